@@ -1,0 +1,340 @@
+// `yolonas predict`: images, folders, globs, videos and cameras -> annotated media, YOLO txt labels,
+// COCO-style predictions.json, one line per image with detections and timings.
+#include <glob.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <opencv2/highgui.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/videoio.hpp>
+#include <sstream>
+
+#include "commands.h"
+#include "yolonas/detector.h"
+#include "yolonas/draw.h"
+#include "yolonas/error.h"
+#include "yolonas/progress.h"
+#include "yolonas/run_dir.h"
+
+namespace fs = std::filesystem;
+
+namespace yolonas::cli {
+namespace {
+
+const std::vector<std::string> kImageExt = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"};
+const std::vector<std::string> kVideoExt = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"};
+
+std::string lower_ext(const fs::path& p) {
+  std::string e = p.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), ::tolower);
+  return e;
+}
+bool has_ext(const fs::path& p, const std::vector<std::string>& exts) {
+  return std::find(exts.begin(), exts.end(), lower_ext(p)) != exts.end();
+}
+
+struct Sources {
+  std::vector<std::string> images, videos;
+  int camera = -1;
+};
+
+Sources resolve_sources(const std::string& source) {
+  Sources s;
+  if (source.empty()) throw Error("source= is required (an image, a folder, a glob like 'imgs/*.jpg', a video or a camera index)");
+  auto add_file = [&](const fs::path& p, bool strict) {
+    if (has_ext(p, kImageExt))
+      s.images.push_back(p.string());
+    else if (has_ext(p, kVideoExt))
+      s.videos.push_back(p.string());
+    else if (strict)
+      throw Error("source=" + p.string() + ": unsupported file type '" + lower_ext(p) +
+                  "' (images: jpg png bmp tif webp; videos: mp4 avi mov mkv webm)");
+  };
+  if (std::all_of(source.begin(), source.end(), ::isdigit)) {
+    s.camera = std::atoi(source.c_str());
+    return s;
+  }
+  if (source.find_first_of("*?[") != std::string::npos) {
+    glob_t g{};
+    if (::glob(source.c_str(), 0, nullptr, &g) == 0)
+      for (size_t i = 0; i < g.gl_pathc; ++i) add_file(g.gl_pathv[i], false);
+    ::globfree(&g);
+    if (s.images.empty() && s.videos.empty()) throw Error("source=" + source + ": the pattern matches no image or video");
+  } else if (fs::is_directory(source)) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(source))
+      if (e.is_regular_file()) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) add_file(f, false);
+    if (s.images.empty() && s.videos.empty()) throw Error("source=" + source + ": the folder holds no image or video");
+  } else if (fs::exists(source)) {
+    add_file(source, true);
+  } else {
+    throw Error("source=" + source + ": no such file or folder");
+  }
+  return s;
+}
+
+std::string summarize(const std::vector<Detection>& dets, const std::vector<std::string>& names) {
+  if (dets.empty()) return "(no detections)";
+  std::map<int, int> counts;
+  for (const auto& d : dets) counts[d.cls]++;
+  std::string s;
+  for (const auto& [c, n] : counts) {
+    const std::string nm = c < static_cast<int>(names.size()) ? names[c] : "class" + std::to_string(c);
+    s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + nm;
+  }
+  return s;
+}
+
+struct Options {
+  NmsParams nms;
+  bool save, save_txt, save_conf, save_json, show;
+  int batch;
+  std::string out_dir;
+};
+
+class Outputs {
+ public:
+  Outputs(const Options& o, const std::vector<std::string>& names) : o_(o), names_(names) {
+    if (o.save_txt) fs::create_directories(fs::path(o.out_dir) / "labels");
+    if (o.show && !std::getenv("DISPLAY")) {
+      std::cerr << "warning: show=true but there is no display (DISPLAY is not set); not showing\n";
+      show_ = false;
+    } else {
+      show_ = o.show;
+    }
+  }
+
+  // YOLO txt: class cx cy w h [conf], normalized to the original image, boxes clipped to it.
+  void write_txt(const std::string& stem, const std::vector<Detection>& dets, int w, int h, int frame = -1) {
+    if (!o_.save_txt) return;
+    const std::string name = frame < 0 ? stem : stem + "_" + std::to_string(frame);
+    std::ofstream f(fs::path(o_.out_dir) / "labels" / (name + ".txt"));
+    char buf[160];
+    for (const auto& d : dets) {
+      const float x1 = std::clamp(d.x1, 0.f, float(w)), x2 = std::clamp(d.x2, 0.f, float(w));
+      const float y1 = std::clamp(d.y1, 0.f, float(h)), y2 = std::clamp(d.y2, 0.f, float(h));
+      int n = std::snprintf(buf, sizeof buf, "%d %.6f %.6f %.6f %.6f", d.cls, (x1 + x2) / 2 / w, (y1 + y2) / 2 / h,
+                            (x2 - x1) / w, (y2 - y1) / h);
+      if (o_.save_conf) std::snprintf(buf + n, sizeof buf - n, " %.6f", d.score);
+      f << buf << "\n";
+    }
+  }
+
+  void add_json(const std::string& stem, const std::vector<Detection>& dets, int frame = -1) {
+    if (!o_.save_json) return;
+    nlohmann::json id;
+    const bool numeric = !stem.empty() && std::all_of(stem.begin(), stem.end(), ::isdigit);
+    if (frame >= 0)
+      id = stem + "_" + std::to_string(frame);
+    else if (numeric)
+      id = std::stoll(stem);
+    else
+      id = stem;
+    for (const auto& d : dets) {
+      auto r4 = [](float v) { return std::round(v * 1000.0) / 1000.0; };
+      json_.push_back({{"image_id", id},
+                       {"category_id", d.cls},
+                       {"category_name", d.cls < (int)names_.size() ? names_[d.cls] : ""},
+                       {"bbox", {r4(d.x1), r4(d.y1), r4(d.x2 - d.x1), r4(d.y2 - d.y1)}},
+                       {"score", std::round(d.score * 1e5) / 1e5}});
+    }
+  }
+
+  void show(const cv::Mat& img, int wait_ms) {
+    if (!show_) return;
+    cv::imshow("yolonas", img);
+    cv::waitKey(wait_ms);
+  }
+
+  void finish() {
+    if (o_.save_json) write_file_atomic((fs::path(o_.out_dir) / "predictions.json").string(), json_.dump() + "\n");
+  }
+
+ private:
+  const Options& o_;
+  const std::vector<std::string>& names_;
+  nlohmann::json json_ = nlohmann::json::array();
+  bool show_ = false;
+};
+
+void run_images(Detector& det, const std::vector<std::string>& paths, const Options& o, Outputs& out, double totals[3]) {
+  const size_t total = paths.size();
+  for (size_t start = 0; start < total; start += o.batch) {
+    const size_t end = std::min(total, start + o.batch);
+    std::vector<cv::Mat> imgs;
+    for (size_t i = start; i < end; ++i) {
+      // SG's predict() loads with PIL, which ignores EXIF orientation: so do we.
+      cv::Mat m = cv::imread(paths[i], cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+      if (m.empty()) throw Error(paths[i] + ": cannot read image (missing, unreadable or not an image)");
+      imgs.push_back(std::move(m));
+    }
+    auto results = det.predict(imgs, o.nms);
+    for (size_t k = 0; k < results.size(); ++k) {
+      const auto& r = results[k];
+      const std::string& path = paths[start + k];
+      const std::string stem = fs::path(path).stem().string();
+      std::printf("image %zu/%zu %s: %dx%d %s, %.1fms pre, %.1fms infer, %.1fms post\n", start + k + 1, total,
+                  path.c_str(), imgs[k].cols, imgs[k].rows, summarize(r.detections, det.names()).c_str(),
+                  r.preprocess_ms, r.inference_ms, r.postprocess_ms);
+      std::fflush(stdout);
+      totals[0] += r.preprocess_ms;
+      totals[1] += r.inference_ms;
+      totals[2] += r.postprocess_ms;
+      out.write_txt(stem, r.detections, imgs[k].cols, imgs[k].rows);
+      out.add_json(stem, r.detections);
+      if (o.save || o.show) {
+        cv::Mat vis = imgs[k];
+        draw_detections(vis, r.detections, det.names(), true);
+        if (o.save) {
+          const std::string dst = (fs::path(o.out_dir) / fs::path(path).filename()).string();
+          if (!cv::imwrite(dst, vis)) throw Error("cannot write " + dst);
+        }
+        out.show(vis, 0);
+      }
+    }
+  }
+}
+
+// Streams a video (or camera) frame by frame: constant memory whatever the length.
+size_t run_video(Detector& det, cv::VideoCapture& cap, const std::string& label, const std::string& stem,
+                 const Options& o, Outputs& out, double totals[3]) {
+  const int64_t nframes = static_cast<int64_t>(cap.get(cv::CAP_PROP_FRAME_COUNT));
+  double fps = cap.get(cv::CAP_PROP_FPS);
+  if (!(fps > 0 && fps < 1000)) fps = 25;
+  cv::VideoWriter writer;
+  std::string dst;
+  Progress bar("video " + label, nframes > 0 ? nframes : 0);
+  std::vector<cv::Mat> batch;
+  size_t done = 0;
+  std::map<int, int64_t> class_counts;
+  auto flush = [&]() {
+    if (batch.empty()) return;
+    auto results = det.predict(batch, o.nms);
+    for (size_t k = 0; k < results.size(); ++k) {
+      const auto& r = results[k];
+      const int frame = static_cast<int>(done);
+      totals[0] += r.preprocess_ms;
+      totals[1] += r.inference_ms;
+      totals[2] += r.postprocess_ms;
+      for (const auto& d : r.detections) class_counts[d.cls]++;
+      out.write_txt(stem, r.detections, batch[k].cols, batch[k].rows, frame);
+      out.add_json(stem, r.detections, frame);
+      if (o.save || o.show) {
+        draw_detections(batch[k], r.detections, det.names(), true);
+        if (o.save) {
+          if (!writer.isOpened()) {
+            dst = (fs::path(o.out_dir) / (stem + ".mp4")).string();
+            writer.open(dst, cv::VideoWriter::fourcc('m', 'p', '4', 'v'), fps, batch[k].size());
+            if (!writer.isOpened()) {  // no MPEG-4 encoder: Motion-JPEG AVI always works
+              dst = (fs::path(o.out_dir) / (stem + ".avi")).string();
+              writer.open(dst, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps, batch[k].size());
+            }
+            if (!writer.isOpened()) throw Error("cannot open a video writer for " + dst);
+          }
+          writer.write(batch[k]);
+        }
+        out.show(batch[k], 1);
+      }
+      ++done;
+      bar.update(static_cast<int64_t>(done), std::to_string(r.detections.size()) + " dets");
+    }
+    batch.clear();
+  };
+  cv::Mat frame;
+  while (cap.read(frame)) {
+    if (frame.empty()) break;
+    batch.push_back(frame.clone());
+    if (static_cast<int>(batch.size()) >= o.batch) flush();
+  }
+  flush();
+  bar.finish();
+  std::string sum;
+  for (const auto& [c, n] : class_counts)
+    sum += (sum.empty() ? "" : ", ") + std::to_string(n) + " " +
+           (c < static_cast<int>(det.names().size()) ? det.names()[c] : "class" + std::to_string(c));
+  std::printf("video %s: %zu frames, %s%s%s\n", label.c_str(), done, sum.empty() ? "(no detections)" : sum.c_str(),
+              dst.empty() ? "" : " -> ", dst.c_str());
+  return done;
+}
+
+}  // namespace
+
+int cmd_predict(const Args& args) {
+  args.check_known({"model", "weights", "source", "conf", "iou", "imgsz", "max_det", "classes", "agnostic", "batch",
+                    "save", "save_txt", "save_conf", "save_json", "show", "project", "name", "exist_ok", "threads",
+                    "ema", "random_init", "fuse", "top_k"});
+  DetectorOptions dopt;
+  dopt.model = args.str("model", "yolo_nas_s");
+  dopt.weights = args.str("weights", "");
+  dopt.random_init = args.boolean("random_init", false);
+  dopt.prefer_ema = args.boolean("ema", true);
+  dopt.fuse = args.str("fuse", "full");
+  dopt.imgsz = args.integer("imgsz", 0);
+  dopt.threads = args.integer("threads", 0);
+
+  Options o;
+  o.nms.conf = static_cast<float>(args.real("conf", 0.25));
+  o.nms.iou = static_cast<float>(args.real("iou", 0.7));
+  o.nms.max_det = args.integer("max_det", 300);
+  o.nms.top_k = args.integer("top_k", 1024);
+  o.nms.classes = args.int_list("classes");
+  o.nms.agnostic = args.boolean("agnostic", false);
+  if (o.nms.conf < 0 || o.nms.conf > 1) throw Error("conf must be in [0, 1]");
+  if (o.nms.iou < 0 || o.nms.iou > 1) throw Error("iou must be in [0, 1]");
+  if (o.nms.max_det <= 0 || o.nms.top_k <= 0) throw Error("max_det and top_k must be positive");
+  o.batch = args.integer("batch", 1);
+  if (o.batch <= 0) throw Error("batch must be positive");
+  o.save = args.boolean("save", true);
+  o.save_txt = args.boolean("save_txt", false);
+  o.save_conf = args.boolean("save_conf", false);
+  o.save_json = args.boolean("save_json", false);
+  o.show = args.boolean("show", false);
+  if (dopt.imgsz != 0 && (dopt.imgsz < 32 || dopt.imgsz % 32 != 0))
+    throw Error("imgsz=" + std::to_string(dopt.imgsz) + " is not a multiple of 32 (YOLO-NAS needs e.g. 320, 640)");
+
+  const Sources src = resolve_sources(args.str("source", ""));
+  Detector det = Detector::load(dopt);
+  for (int c : o.nms.classes)
+    if (c < 0 || c >= static_cast<int>(det.names().size()))
+      throw Error("classes=" + args.str("classes", "") + ": class " + std::to_string(c) + " does not exist (model has " +
+                  std::to_string(det.names().size()) + " classes)");
+  std::printf("%s\n", det.describe().c_str());
+
+  o.out_dir = make_run_dir(args.str("project", "runs/detect"), args.str("name", "predict"), args.boolean("exist_ok", false));
+  Outputs out(o, det.names());
+  double totals[3] = {0, 0, 0};
+  size_t count = 0;
+  if (!src.images.empty()) {
+    run_images(det, src.images, o, out, totals);
+    count += src.images.size();
+  }
+  for (const auto& v : src.videos) {
+    cv::VideoCapture cap(v);
+    if (!cap.isOpened()) throw Error(v + ": cannot open video (corrupt file or unsupported codec)");
+    count += run_video(det, cap, v, fs::path(v).stem().string(), o, out, totals);
+  }
+  if (src.camera >= 0) {
+    cv::VideoCapture cap(src.camera);
+    if (!cap.isOpened()) throw Error("source=" + std::to_string(src.camera) + ": cannot open camera");
+    count += run_video(det, cap, "camera " + std::to_string(src.camera), "camera" + std::to_string(src.camera), o, out,
+                       totals);
+  }
+  out.finish();
+  if (count > 0) {
+    const auto& pp = det.preprocessing();
+    std::printf("Speed: %.1fms preprocess, %.1fms inference, %.1fms postprocess per image at shape (%d, 3, %d, %d)\n",
+                totals[0] / count, totals[1] / count, totals[2] / count, o.batch, pp.input_h, pp.input_w);
+  }
+  std::printf("Results saved to %s\n", o.out_dir.c_str());
+  return 0;
+}
+
+}  // namespace yolonas::cli

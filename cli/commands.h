@@ -1,0 +1,11 @@
+// One function per CLI mode; each returns the process exit code and throws yolonas::Error on bad input.
+#pragma once
+#include "yolonas/args.h"
+
+namespace yolonas::cli {
+
+int cmd_predict(const Args& args);
+int cmd_val(const Args& args);
+int cmd_benchmark(const Args& args);
+
+}  // namespace yolonas::cli

@@ -1,0 +1,55 @@
+// yolonas command line: `yolonas MODE key=value ...` (Ultralytics grammar).
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "commands.h"
+#include "yolonas/error.h"
+
+namespace {
+
+const char* kUsage = R"(yolonas - native C++ YOLO-NAS (SuperGradients-compatible)
+
+usage: yolonas MODE key=value ...
+
+modes:
+  predict    detect objects in images, folders, globs or videos
+             model=yolo_nas_s|yolo_nas_m|yolo_nas_l|ARCH.yaml weights=PATH source=IMG|DIR|GLOB|VIDEO
+             conf=0.25 iou=0.7 imgsz=640 max_det=300 classes=0,2 agnostic=false batch=1 fuse=full
+             save=true save_txt=false save_conf=false save_json=false show=false
+             project=runs/detect name=predict exist_ok=false threads=0 ema=true random_init=false
+  val        COCO mAP of a model on a dataset, or of an existing predictions file
+             model=... weights=... data=data.yaml|instances.json split=val conf=0.001 iou=0.7 imgsz=640
+             batch=8 save_json=true   |   gt=instances.json pred=predictions.json
+  benchmark  speed and memory of the LibTorch paths
+             model=yolo_nas_s weights=PATH imgsz=640 batches=1,8 threads=1,2 iters=5 warmup=1
+  help       this text
+
+Outputs go to runs/detect/<mode>N/ (project= and name= choose another folder).
+Weights are never downloaded: pass weights=PATH to an SG .pth or a yolonas checkpoint.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "help" || std::string(argv[1]) == "--help" ||
+      std::string(argv[1]) == "-h") {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  try {
+    const yolonas::Args args = yolonas::Args::parse(argc, argv);
+    const std::string& mode = args.mode();
+    if (mode == "predict") return yolonas::cli::cmd_predict(args);
+    if (mode == "val") return yolonas::cli::cmd_val(args);
+    if (mode == "benchmark") return yolonas::cli::cmd_benchmark(args);
+    std::cerr << "error: unknown mode '" << mode << "' (expected predict, val, benchmark, help)\n";
+    return 2;
+  } catch (const yolonas::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "error: internal: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,59 @@
+// The library API: load a YOLO-NAS model (built-in variant, SG checkpoint or our checkpoint) and
+// detect objects in OpenCV images. No LibTorch types in this header.
+//
+//   yolonas::DetectorOptions o; o.model = "yolo_nas_s"; o.weights = "yolo_nas_s_coco.pth";
+//   auto det = yolonas::Detector::load(o);
+//   auto r = det.predict(cv::imread("dog.jpg"));          // r.detections in original pixels
+#pragma once
+#include <memory>
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+#include "yolonas/arch_params.h"
+#include "yolonas/postprocess.h"
+#include "yolonas/preprocess.h"
+
+namespace yolonas {
+
+struct DetectorOptions {
+  std::string model = "yolo_nas_s";  // yolo_nas_s|m|l, an arch-params .yaml/.json, or a checkpoint path
+  std::string weights;               // checkpoint path (SG .pth or ours); empty = none
+  bool random_init = false;          // explicit opt-in to run without weights
+  bool prefer_ema = true;            // SG checkpoints: use ema_net when present
+  std::string fuse = "full";         // "none" | "partial" (SG predict) | "full" (+ Conv/BN folding, fastest)
+  int imgsz = 0;                     // square network input; 0 = checkpoint's / 640
+  int threads = 0;                   // 0 = all cores
+  int num_classes = 0;               // only for random_init / arch files without a checkpoint; 0 = arch's
+};
+
+struct ImageResult {
+  std::vector<Detection> detections;  // original-image pixels, descending score
+  Letterbox letterbox;
+  double preprocess_ms = 0, inference_ms = 0, postprocess_ms = 0;  // per image (batch time / batch size)
+};
+
+class Detector {
+ public:
+  static Detector load(const DetectorOptions& options);
+  Detector(Detector&&) noexcept;
+  Detector& operator=(Detector&&) noexcept;
+  ~Detector();
+
+  ImageResult predict(const cv::Mat& bgr, const NmsParams& nms = NmsParams::predict_defaults());
+  std::vector<ImageResult> predict(const std::vector<cv::Mat>& bgr_images,
+                                   const NmsParams& nms = NmsParams::predict_defaults());
+
+  const std::vector<std::string>& names() const;
+  const ArchParams& arch() const;
+  const PreprocessParams& preprocessing() const;
+  // One line: "yolo_nas_s (80 classes, 640x640, partial fusion) from weights.pth [ema_net]".
+  std::string describe() const;
+
+  struct Impl;
+ private:
+  explicit Detector(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace yolonas

@@ -1,0 +1,33 @@
+// Builds a YoloNAS module from DetectorOptions: variant / arch file / checkpoint metadata, weights
+// from an SG or yolonas checkpoint (fused layouts accepted), fusion, threads. Shared by the
+// Detector, `benchmark` and (later) training.
+#pragma once
+#include <string>
+
+#include "yolonas/detector.h"
+#include "yolonas/fusion.h"
+#include "yolonas/model.h"
+#include "yolonas/model_meta.h"
+
+namespace yolonas {
+
+struct LoadedModel {
+  YoloNAS model{nullptr};
+  ModelMeta meta;
+  std::string source;       // "weights.pth [ema_net]" / "random init"
+  std::string weights_path; // resolved
+};
+
+// Builds the model (eval mode) and loads weights; does not fuse (see fuse_for_inference).
+LoadedModel load_model(const DetectorOptions& options);
+
+// Applies DetectorOptions::fuse: "none", "partial" (SG predict), "full" (+ Conv/BN folding).
+void fuse_for_inference(YoloNAS& model, const std::string& fuse);
+
+// Sets LibTorch's intra-op threads (0 = all cores); returns the number in effect.
+int set_threads(int threads);
+
+// Text of the error given when a built-in model is requested without weights.
+std::string missing_weights_message(const std::string& model);
+
+}  // namespace yolonas

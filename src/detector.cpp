@@ -1,0 +1,82 @@
+#include "yolonas/detector.h"
+
+#include <chrono>
+
+#include "yolonas/error.h"
+#include "yolonas/model_loader.h"
+
+namespace yolonas {
+
+struct Detector::Impl {
+  LoadedModel lm;
+  std::string fuse;
+  int threads = 1;
+};
+
+Detector::Detector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Detector::Detector(Detector&&) noexcept = default;
+Detector& Detector::operator=(Detector&&) noexcept = default;
+Detector::~Detector() = default;
+
+Detector Detector::load(const DetectorOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->threads = set_threads(options.threads);
+  impl->lm = load_model(options);
+  impl->fuse = options.fuse;
+  fuse_for_inference(impl->lm.model, options.fuse);
+  return Detector(std::move(impl));
+}
+
+const std::vector<std::string>& Detector::names() const { return impl_->lm.meta.names; }
+const ArchParams& Detector::arch() const { return impl_->lm.meta.arch; }
+const PreprocessParams& Detector::preprocessing() const { return impl_->lm.meta.preprocessing; }
+
+std::string Detector::describe() const {
+  const auto& m = impl_->lm.meta;
+  return m.model_name + " (" + std::to_string(m.arch.num_classes) + " classes, " +
+         std::to_string(m.preprocessing.input_h) + "x" + std::to_string(m.preprocessing.input_w) + ", fuse=" +
+         impl_->fuse + ", " + std::to_string(impl_->threads) + " threads) from " + impl_->lm.source;
+}
+
+ImageResult Detector::predict(const cv::Mat& bgr, const NmsParams& nms) {
+  return predict(std::vector<cv::Mat>{bgr}, nms).at(0);
+}
+
+std::vector<ImageResult> Detector::predict(const std::vector<cv::Mat>& images, const NmsParams& nms) {
+  using clock = std::chrono::steady_clock;
+  auto ms = [](clock::time_point a, clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+  const auto& pp = impl_->lm.meta.preprocessing;
+  const int64_t n = static_cast<int64_t>(images.size());
+  std::vector<ImageResult> results(images.size());
+  if (n == 0) return results;
+
+  const auto t0 = clock::now();
+  torch::Tensor input = torch::empty({n, 3, pp.input_h, pp.input_w}, torch::kFloat32);
+  for (int64_t i = 0; i < n; ++i)
+    results[i].letterbox = preprocess_image(images[i], pp, input[i].data_ptr<float>());
+  const auto t1 = clock::now();
+
+  torch::Tensor boxes, scores;
+  {
+    c10::InferenceMode guard;
+    std::tie(boxes, scores) = impl_->lm.model->forward_decoded(input);
+    boxes = boxes.contiguous();
+    scores = scores.contiguous();
+  }
+  const auto t2 = clock::now();
+
+  const int A = static_cast<int>(boxes.size(1)), C = static_cast<int>(scores.size(2));
+  for (int64_t i = 0; i < n; ++i) {
+    results[i].detections = postprocess(boxes[i].data_ptr<float>(), scores[i].data_ptr<float>(), A, C, nms);
+    undo_letterbox(results[i].detections, results[i].letterbox);
+  }
+  const auto t3 = clock::now();
+  for (auto& r : results) {
+    r.preprocess_ms = ms(t0, t1) / n;
+    r.inference_ms = ms(t1, t2) / n;
+    r.postprocess_ms = ms(t2, t3) / n;
+  }
+  return results;
+}
+
+}  // namespace yolonas

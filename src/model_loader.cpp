@@ -1,0 +1,142 @@
+#include "yolonas/model_loader.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "yolonas/checkpoint.h"
+#include "yolonas/error.h"
+#include "yolonas/state_dict.h"
+
+namespace fs = std::filesystem;
+
+namespace yolonas {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+bool is_arch_file(const std::string& m) { return ends_with(m, ".yaml") || ends_with(m, ".yml") || ends_with(m, ".json"); }
+bool is_checkpoint_file(const std::string& m) { return ends_with(m, ".pth") || ends_with(m, ".pt"); }
+
+// Official weights the user placed themselves: ./weights/<model>_coco.pth or $YOLONAS_WEIGHTS/<model>_coco.pth.
+std::string find_local_official_weights(const std::string& model) {
+  std::vector<fs::path> dirs{"weights"};
+  if (const char* env = std::getenv("YOLONAS_WEIGHTS")) dirs.insert(dirs.begin(), env);
+  for (const auto& d : dirs) {
+    fs::path p = d / (model + "_coco.pth");
+    if (fs::exists(p)) return p.string();
+  }
+  return "";
+}
+
+std::string canonical_variant(const std::string& m) {
+  if (m == "s") return "yolo_nas_s";
+  if (m == "m") return "yolo_nas_m";
+  if (m == "l") return "yolo_nas_l";
+  return m;
+}
+
+}  // namespace
+
+std::string missing_weights_message(const std::string& model) {
+  return "model=" + model +
+         " needs weights, and yolonas never downloads any. Either\n"
+         "  - pass weights=PATH to a SuperGradients checkpoint (e.g. " + model + "_coco.pth) or a yolonas checkpoint, or\n"
+         "  - put the official file at ./weights/" + model + "_coco.pth (or in $YOLONAS_WEIGHTS/), or\n"
+         "  - pass random_init=true for an untrained model (useful for benchmarks and training from scratch).\n"
+         "Note: Deci's official YOLO-NAS weights are licensed for non-commercial use only (LICENSE.YOLONAS.md);\n"
+         "obtain them yourself and check the licence before use.";
+}
+
+int set_threads(int threads) {
+  int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+  return at::get_num_threads();
+}
+
+LoadedModel load_model(const DetectorOptions& o) {
+  LoadedModel lm;
+  std::string model = canonical_variant(o.model);
+  std::string weights = o.weights;
+  if (is_checkpoint_file(model)) {  // Ultralytics habit: model=path/to/weights.pth
+    if (!weights.empty() && weights != model)
+      throw Error("model=" + model + " is a checkpoint and weights=" + weights + " is another; give one of them");
+    weights = model;
+    model = "";
+  }
+
+  // Architecture from model=, possibly replaced by the checkpoint's own metadata below.
+  ArchParams arch;
+  bool arch_given = !model.empty();
+  if (!arch_given) {
+    arch = ArchParams::yolo_nas_s();
+  } else if (is_arch_file(model)) {
+    arch = ArchParams::from_file(model);
+  } else {
+    arch = ArchParams::by_name(model);
+  }
+
+  if (weights.empty() && !o.random_init && !is_arch_file(model)) {
+    weights = find_local_official_weights(model.empty() ? "yolo_nas_s" : model);
+    if (weights.empty()) throw Error(missing_weights_message(model.empty() ? "yolo_nas_s" : model));
+  }
+  if (weights.empty() && !o.random_init)
+    throw Error("model=" + model + " is an architecture without weights: pass weights=PATH or random_init=true");
+
+  std::optional<Checkpoint> ck;
+  if (!weights.empty()) {
+    ck = read_checkpoint(weights, o.prefer_ema);
+    if (ck->meta_json) {
+      ModelMeta m = ModelMeta::from_json(*ck->meta_json, weights);
+      if (arch_given && !is_arch_file(model) && ArchParams::by_name(model).to_json() != m.arch.to_json() &&
+          m.model_name != model) {
+        // The checkpoint describes itself; trust it over a default model= (but say so).
+        std::fprintf(stderr, "note: %s holds a '%s' model; using its own architecture instead of model=%s\n",
+                     weights.c_str(), m.model_name.c_str(), model.c_str());
+      }
+      lm.meta = m;
+      arch = m.arch;
+    } else {
+      arch.num_classes = infer_num_classes(ck->weights, weights);
+      lm.meta.model_name = model.empty() ? "yolo_nas_s" : arch.name;
+      lm.meta.names = default_names(arch.num_classes);
+      lm.meta.preprocessing = PreprocessParams::for_imgsz(640, 640);
+    }
+  } else {
+    if (o.num_classes > 0) arch.num_classes = o.num_classes;
+    lm.meta.model_name = arch.name;
+    lm.meta.names = default_names(arch.num_classes);
+    lm.meta.preprocessing = PreprocessParams::for_imgsz(640, 640);
+  }
+  lm.meta.arch = arch;
+  if (o.imgsz > 0) {
+    check_input_size(o.imgsz, o.imgsz);
+    lm.meta.preprocessing = PreprocessParams::for_imgsz(o.imgsz, o.imgsz);
+  }
+
+  torch::NoGradGuard ng;
+  lm.model = YoloNAS(arch);
+  lm.model->eval();
+  if (ck) {
+    // SG checkpoints saved after fusion hold only rbr_reparam (+ post_bn): fuse ours the same way first.
+    const std::string layout = infer_rep_layout(ck->weights);
+    if (layout == "partial") fuse_qarepvgg(lm.model, FuseMode::kPartial);
+    if (layout == "full") fuse_qarepvgg(lm.model, FuseMode::kFull);
+    load_state_dict(*lm.model, ck->weights, weights);
+    lm.source = weights + " [" + ck->weights_key + (layout != "unfused" ? ", " + layout + "-fused layout" : "") + "]";
+    lm.weights_path = weights;
+  } else {
+    lm.source = "random init (random_init=true)";
+  }
+  return lm;
+}
+
+void fuse_for_inference(YoloNAS& model, const std::string& fuse) {
+  const FuseMode mode = parse_fuse_mode(fuse);
+  fuse_qarepvgg(model, mode);
+  if (mode == FuseMode::kFull) fold_conv_bn(model);
+}
+
+}  // namespace yolonas

@@ -1,0 +1,24 @@
+// Shared helpers for the test suite: where the test data lives, and skipping cleanly when the
+// SuperGradients golden data (../shared/golden) is not beside the checkout.
+#pragma once
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace yolonas::test {
+
+inline std::string data_dir() { return YOLONAS_TEST_DATA; }            // tests/data (in the repo)
+inline std::string tiny_dir() { return data_dir() + "/tiny"; }           // copy of golden/tiny
+inline std::string golden_dir() { return YOLONAS_SHARED_GOLDEN; }       // ../shared/golden (optional)
+inline bool have_golden() { return std::filesystem::exists(golden_dir() + "/README.md"); }
+
+}  // namespace yolonas::test
+
+// Use at the top of a test that needs ../shared/golden.
+#define REQUIRE_GOLDEN()                                                                     \
+  do {                                                                                       \
+    if (!yolonas::test::have_golden())                                                       \
+      GTEST_SKIP() << "SuperGradients golden data not found at " << yolonas::test::golden_dir() \
+                   << " (it lives in ../shared/golden beside the checkout)";                 \
+  } while (0)
