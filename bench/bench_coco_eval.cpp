@@ -5,7 +5,7 @@
 // round trip (serialize + parse), which `yolonas val gt= pred=` pays on top.
 //
 // Build (not part of the CMake targets):
-//   g++ -std=c++17 -O2 -Iinclude -I/usr/include/opencv4 bench/bench_coco_eval.cpp \
+//   g++ -std=c++17 -O2 -Iinclude -I/usr/include/opencv4 bench/bench_coco_eval.cpp
 //       src/coco_eval.cpp src/dataset.cpp -lyaml-cpp -o /tmp/bench_coco_eval
 //   /tmp/bench_coco_eval [images=5000] [dets_per_image=100]
 #include <chrono>

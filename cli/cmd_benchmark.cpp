@@ -1,3 +1,92 @@
-// placeholder, replaced below
+// `yolonas benchmark`: ms/image of the LibTorch inference paths (un-fused, SG partial fusion, full
+// fusion + Conv/BN folding) for each batch size and thread count, plus peak RSS. Timings are medians
+// over `iters` runs after `warmup` runs; results also go to benchmark.csv in the run folder.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
 #include "commands.h"
-namespace yolonas::cli { int cmd_benchmark(const Args&) { return 0; } }
+#include "yolonas/error.h"
+#include "yolonas/model_loader.h"
+#include "yolonas/run_dir.h"
+#include "yolonas/sysinfo.h"
+
+namespace yolonas::cli {
+namespace {
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+}  // namespace
+
+int cmd_benchmark(const Args& args) {
+  args.check_known({"model", "weights", "imgsz", "batches", "threads", "iters", "warmup", "fuse", "project", "name",
+                    "exist_ok", "ema"});
+  DetectorOptions o;
+  o.model = args.str("model", "yolo_nas_s");
+  o.weights = args.str("weights", "");
+  o.prefer_ema = args.boolean("ema", true);
+  // Speed does not depend on the weights' values: without weights, benchmark a random init.
+  o.random_init = o.weights.empty();
+  const int imgsz = args.integer("imgsz", 640);
+  check_input_size(imgsz, imgsz);
+  const int iters = args.integer("iters", 5), warmup = args.integer("warmup", 1);
+  if (iters <= 0 || warmup < 0) throw Error("iters must be positive and warmup non-negative");
+  std::vector<int> batches = args.int_list("batches"), threads = args.int_list("threads");
+  if (batches.empty()) batches = {1, 8};
+  if (threads.empty()) threads = {1, 2};
+  const auto fuses = split_list(args.str("fuse", "none,partial,full"));
+  for (const auto& f : fuses) parse_fuse_mode(f);
+
+  const std::string out_dir =
+      make_run_dir(args.str("project", "runs/detect"), args.str("name", "benchmark"), args.boolean("exist_ok", false));
+  std::ostringstream csv;
+  csv << "model,fuse,imgsz,batch,threads,ms_per_image,ms_per_batch,images_per_s\n";
+  std::printf("%-12s %-8s %6s %6s %8s %14s %14s\n", "model", "fuse", "imgsz", "batch", "threads", "ms/image",
+              "images/s");
+  std::string model_name;
+  for (const auto& fuse : fuses) {
+    LoadedModel lm = load_model(o);
+    model_name = lm.meta.model_name;
+    fuse_for_inference(lm.model, fuse);
+    for (int b : batches) {
+      torch::Tensor x = torch::rand({b, 3, imgsz, imgsz});
+      for (int t : threads) {
+        at::set_num_threads(t);
+        c10::InferenceMode guard;
+        std::vector<double> times;
+        for (int i = 0; i < warmup + iters; ++i) {
+          const auto t0 = std::chrono::steady_clock::now();
+          auto out = lm.model->forward_decoded(x);
+          const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+          if (i >= warmup) times.push_back(ms);
+        }
+        const double med = median(times);
+        std::printf("%-12s %-8s %6d %6d %8d %14.1f %14.2f\n", model_name.c_str(), fuse.c_str(), imgsz, b, t, med / b,
+                    1000.0 * b / med);
+        std::fflush(stdout);
+        csv << model_name << "," << fuse << "," << imgsz << "," << b << "," << t << "," << med / b << "," << med << ","
+            << 1000.0 * b / med << "\n";
+      }
+    }
+  }
+  std::printf("peak RSS %.0f MiB (whole benchmark process, largest batch included)\n", peak_rss_mib());
+  write_file_atomic(out_dir + "/benchmark.csv", csv.str());
+  std::printf("Results saved to %s\n", out_dir.c_str());
+  return 0;
+}
+
+}  // namespace yolonas::cli

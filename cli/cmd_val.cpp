@@ -384,6 +384,7 @@ int val_model(const Args& args) {
     if (unreadable[i]) continue;
     const int64_t image_id = gt.images[gt_pos_of_image[i]].id;
     for (const Detection& d : results[i].detections) {
+      if (!std::isfinite(d.x1) || !std::isfinite(d.y1) || !std::isfinite(d.x2) || !std::isfinite(d.y2)) continue;
       if (d.cls < 0 || d.cls >= num_classes) {
         ++foreign;
         continue;

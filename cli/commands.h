@@ -7,5 +7,8 @@ namespace yolonas::cli {
 int cmd_predict(const Args& args);
 int cmd_val(const Args& args);
 int cmd_benchmark(const Args& args);
+int cmd_check_data(const Args& args);
+int cmd_synth(const Args& args);
+int cmd_train(const Args& args);
 
 }  // namespace yolonas::cli

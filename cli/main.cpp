@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
     if (mode == "predict") return yolonas::cli::cmd_predict(args);
     if (mode == "val") return yolonas::cli::cmd_val(args);
     if (mode == "benchmark") return yolonas::cli::cmd_benchmark(args);
+    if (mode == "check-data") return yolonas::cli::cmd_check_data(args);
+    if (mode == "synth") return yolonas::cli::cmd_synth(args);
     std::cerr << "error: unknown mode '" << mode << "' (expected predict, val, benchmark, help)\n";
     return 2;
   } catch (const yolonas::Error& e) {

@@ -10,6 +10,7 @@
 #include "yolonas/coco_eval.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -159,15 +160,34 @@ std::vector<CocoDetection> load_coco_results(const std::string& path, const Coco
                             gt);
 }
 
+namespace {
+
+// Shortest decimal form that reads back as the same double (what json.dump / Python repr write).
+void append_double(std::string& out, double v) {
+  char buf[32];
+  const auto res = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, res.ptr);
+}
+
+}  // namespace
+
 std::string coco_results_to_json(const std::vector<CocoDetection>& dets) {
   std::string out = "[";
+  out.reserve(dets.size() * 110 + 4);
   for (size_t i = 0; i < dets.size(); ++i) {
     const CocoDetection& d = dets[i];
-    json e = {{"image_id", d.image_id},
-              {"category_id", d.category_id},
-              {"bbox", {d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3]}},
-              {"score", d.score}};
-    out += (i ? ",\n" : "\n") + e.dump();
+    out += i ? ",\n{\"image_id\": " : "\n{\"image_id\": ";
+    out += std::to_string(d.image_id);
+    out += ", \"category_id\": ";
+    out += std::to_string(d.category_id);
+    out += ", \"bbox\": [";
+    for (int j = 0; j < 4; ++j) {
+      if (j) out += ", ";
+      append_double(out, d.bbox[j]);
+    }
+    out += "], \"score\": ";
+    append_double(out, d.score);
+    out += "}";
   }
   out += dets.empty() ? "]\n" : "\n]\n";
   return out;

@@ -454,8 +454,8 @@ CocoDataset parse_coco_json(const std::string& text, const std::string& source) 
   }
   data.build_index();
 
-  // A results-style file has no images/categories; an instances file may legitimately have no
-  // annotations (an unlabeled split), so only a missing key is an error.
+  // An empty 'annotations' list is valid (a split without objects); a missing key is not (a results
+  // file passed as ground truth, for instance).
   const json& anns = require_array(root, "annotations", source);
   data.annotations.reserve(anns.size());
   std::unordered_map<int64_t, size_t> seen_ids;

@@ -355,20 +355,22 @@ void save_pr_curve_png(const std::string& path, const CocoEvalResult& res) {
   const size_t K = res.cat_ids.size();
   std::vector<double> mean(static_cast<size_t>(R), 0.0);
   int counted = 0;
+  const bool per_class_legend =
+      std::count_if(res.class_ap50.begin(), res.class_ap50.end(), [](double ap) { return ap >= 0; }) <= 20;
   for (size_t k = 0; k < K; ++k) {
     if (res.class_ap50[k] < 0) continue;  // no ground truth
     std::vector<double> ys(static_cast<size_t>(R));
     for (int r = 0; r < R; ++r) ys[static_cast<size_t>(r)] = res.precision_at((int)t50, r, (int)k, 0, M);
     for (int r = 0; r < R; ++r) mean[static_cast<size_t>(r)] += ys[static_cast<size_t>(r)];
     ++counted;
-    const cv::Scalar color = K <= 20 ? palette_color(k) : cv::Scalar(160, 160, 160);
-    chart.plot(p.rec_thrs, ys, color, 1);
-    if (K <= 20) chart.add_legend(res.names[k] + " " + fmt("%.3f", res.class_ap50[k]), color, 1);
+    const cv::Scalar color = per_class_legend ? palette_color(k) : cv::Scalar(160, 160, 160);
+    chart.plot(p.rec_thrs, ys, color, 2);
+    if (per_class_legend) chart.add_legend(res.names[k] + " " + fmt("%.3f", res.class_ap50[k]), color, 1);
   }
   if (counted > 0) {
     for (double& v : mean) v /= counted;
     chart.plot(p.rec_thrs, mean, kMeanBlue, 4);
-    chart.add_legend("all classes " + fmt("%.3f", res.stats[1]) + " mAP@0.5", kMeanBlue, 4);
+    chart.add_legend("all classes " + fmt("%.3f", res.stats[1]) + " mAP50", kMeanBlue, 4);
   }
   chart.draw_legend();
   write_png(path, chart.image());
@@ -384,7 +386,7 @@ void save_conf_curve_png(const std::string& path, const PrfCurves& c, const std:
   for (size_t i = 0; i < series.size(); ++i) {
     const size_t k = static_cast<size_t>(c.classes[i]);
     const cv::Scalar color = per_class_legend ? palette_color(k) : cv::Scalar(160, 160, 160);
-    chart.plot(c.conf, series[i], color, 1);
+    chart.plot(c.conf, series[i], color, 2);
     if (per_class_legend) chart.add_legend(k < names.size() ? names[k] : std::to_string(k), color, 1);
     for (size_t g = 0; g < mean.size(); ++g) mean[g] += series[i][g] / static_cast<double>(series.size());
   }

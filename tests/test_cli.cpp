@@ -1,1 +1,198 @@
+// End to end: the Detector API against SG's predict(), and the `yolonas` binary on real files and
+// on every kind of bad input (clear message naming the problem, non-zero exit, no crash).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
+#include "torch_test_util.h"
+#include "yolonas/detector.h"
+
+namespace fs = std::filesystem;
+using namespace yolonas;
+using namespace yolonas::test;
+
+namespace {
+
+struct RunResult {
+  int code;
+  std::string output;  // stdout + stderr
+};
+
+RunResult run_cli(const std::string& args, const std::string& cwd) {
+  const std::string cmd = "cd '" + cwd + "' && '" + std::string(YOLONAS_BINARY) + "' " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
+}
+
+std::string work_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("yolonas_cli_" + std::to_string(::getpid())) / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+
+std::string tiny_args() {
+  return "model=" + tiny_dir() + "/tiny_arch.json weights=" + tiny_dir() + "/tiny_det.pth imgsz=128 threads=1";
+}
+
+}  // namespace
+
+TEST(PredictEndToEnd, SImageReproducesSGPredict) {
+  REQUIRE_GOLDEN();
+  DetectorOptions o;
+  o.weights = golden_dir() + "/yolo_nas_s_det.pth";
+  o.fuse = "partial";  // what SG's predict() runs
+  o.threads = 1;
+  Detector det = Detector::load(o);
+  cv::Mat img = cv::imread(golden_dir() + "/image_640_src_000000444010.jpg", cv::IMREAD_COLOR);
+  ImageResult r = det.predict(img);
+  auto boxes = load_tensor(golden_dir() + "/predict_image_640/bboxes_xyxy.npy");
+  auto conf = load_tensor(golden_dir() + "/predict_image_640/confidence.npy");
+  auto labels = load_tensor(golden_dir() + "/predict_image_640/labels.npy");
+  ASSERT_EQ(static_cast<int64_t>(r.detections.size()), boxes.size(0));
+  for (size_t i = 0; i < r.detections.size(); ++i) {
+    const auto& d = r.detections[i];
+    const float got[4] = {d.x1, d.y1, d.x2, d.y2};
+    for (int k = 0; k < 4; ++k) EXPECT_NEAR(got[k], boxes[i][k].item<float>(), 2e-3) << "det " << i;
+    EXPECT_NEAR(d.score, conf[i].item<float>(), 1e-5);
+    EXPECT_EQ(d.cls, labels[i].item<int64_t>());
+  }
+  // Our fastest path (full fusion + Conv/BN folding) gives the same detections.
+  o.fuse = "full";
+  ImageResult f = Detector::load(o).predict(img);
+  ASSERT_EQ(f.detections.size(), r.detections.size());
+  for (size_t i = 0; i < f.detections.size(); ++i) {
+    EXPECT_NEAR(f.detections[i].x1, r.detections[i].x1, 5e-3);
+    EXPECT_EQ(f.detections[i].cls, r.detections[i].cls);
+  }
+}
+
+TEST(PredictEndToEnd, TinyBatchEqualsOneByOne) {
+  DetectorOptions o;
+  o.model = tiny_dir() + "/tiny_arch.json";
+  o.weights = tiny_dir() + "/tiny_det.pth";
+  o.imgsz = 128;
+  o.threads = 1;
+  Detector det = Detector::load(o);
+  cv::Mat a = cv::imread(tiny_dir() + "/image_src_grace_hopper.jpg");
+  cv::Mat b;
+  cv::flip(a, b, 1);
+  auto batch = det.predict(std::vector<cv::Mat>{a, b});
+  auto one = det.predict(b);
+  ASSERT_EQ(batch[1].detections.size(), one.detections.size());
+  for (size_t i = 0; i < one.detections.size(); ++i) EXPECT_NEAR(batch[1].detections[i].x1, one.detections[i].x1, 1e-3);
+  EXPECT_EQ(det.names(), (std::vector<std::string>{"class0", "class1", "class2"}));
+}
+
+TEST(Cli, PredictWritesAnnotatedImageLabelsAndJson) {
+  const std::string wd = work_dir("predict");
+  const std::string img = tiny_dir() + "/image_src_grace_hopper.jpg";
+  auto r = run_cli("predict " + tiny_args() + " source=" + img + " conf=0.2 save_txt=true save_conf=true save_json=true",
+                   wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("image 1/1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("ms infer"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Results saved to runs/detect/predict"), std::string::npos) << r.output;
+  const fs::path run = fs::path(wd) / "runs/detect/predict";
+  cv::Mat annotated = cv::imread((run / "image_src_grace_hopper.jpg").string());
+  ASSERT_FALSE(annotated.empty());
+  EXPECT_EQ(annotated.cols, 512);
+  EXPECT_EQ(annotated.rows, 600);
+  std::ifstream txt(run / "labels/image_src_grace_hopper.txt");
+  int cls;
+  double cx, cy, w, h, c;
+  ASSERT_TRUE(txt >> cls >> cx >> cy >> w >> h >> c) << "expected at least one detection at conf 0.2";
+  EXPECT_TRUE(cls >= 0 && cls < 3 && cx >= 0 && cx <= 1 && c >= 0.2 && c <= 1);
+  auto j = nlohmann::json::parse(std::ifstream(run / "predictions.json"));
+  ASSERT_FALSE(j.empty());
+  EXPECT_EQ(j[0]["image_id"], "image_src_grace_hopper");
+  EXPECT_EQ(j[0]["bbox"].size(), 4u);
+
+  // A second run goes to predict2 (Ultralytics numbering); exist_ok reuses the folder.
+  r = run_cli("predict " + tiny_args() + " source=" + img, wd);
+  EXPECT_NE(r.output.find("runs/detect/predict2"), std::string::npos) << r.output;
+  r = run_cli("predict " + tiny_args() + " source=" + img + " project=out name=x exist_ok=true", wd);
+  EXPECT_TRUE(fs::exists(fs::path(wd) / "out/x/image_src_grace_hopper.jpg")) << r.output;
+}
+
+TEST(Cli, PredictOnFolderGlobAndVideo) {
+  const std::string wd = work_dir("sources");
+  cv::Mat img = cv::imread(tiny_dir() + "/image_src_grace_hopper.jpg");
+  fs::create_directories(fs::path(wd) / "imgs");
+  for (int i = 0; i < 3; ++i) cv::imwrite(wd + "/imgs/im" + std::to_string(i) + ".png", img);
+  auto r = run_cli("predict " + tiny_args() + " source=imgs batch=2", wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("image 3/3"), std::string::npos) << r.output;
+  r = run_cli("predict " + tiny_args() + " source='imgs/im[01].png'", wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("image 2/2"), std::string::npos) << r.output;
+
+  {  // a 5-frame MJPG video
+    cv::VideoWriter w(wd + "/clip.avi", cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10, cv::Size(256, 192));
+    ASSERT_TRUE(w.isOpened());
+    cv::Mat small;
+    cv::resize(img, small, cv::Size(256, 192));
+    for (int i = 0; i < 5; ++i) w.write(small);
+  }
+  r = run_cli("predict " + tiny_args() + " source=clip.avi save_txt=true", wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("5 frames"), std::string::npos) << r.output;
+  cv::VideoCapture cap;
+  for (const char* ext : {".mp4", ".avi"})
+    if (fs::exists(fs::path(wd) / "runs/detect/predict3" / (std::string("clip") + ext)))
+      cap.open((fs::path(wd) / "runs/detect/predict3" / (std::string("clip") + ext)).string());
+  ASSERT_TRUE(cap.isOpened()) << r.output;
+  EXPECT_EQ(static_cast<int>(cap.get(cv::CAP_PROP_FRAME_COUNT)), 5);
+}
+
+TEST(CliErrors, BadInputsGiveClearMessagesAndNonZeroExit) {
+  const std::string wd = work_dir("errors");
+  std::ofstream(wd + "/not_image.jpg") << "plain text, not a JPEG";
+  std::ofstream(wd + "/notes.xyz") << "x";
+  std::ofstream(wd + "/broken.pth") << "PK\x03\x04 truncated";
+  struct Case {
+    std::string args, expect;
+  };
+  const std::vector<Case> cases = {
+      {"predict " + tiny_args() + " source=missing.jpg", "missing.jpg: no such file"},
+      {"predict " + tiny_args() + " source=not_image.jpg", "not_image.jpg: cannot read image"},
+      {"predict " + tiny_args() + " source=notes.xyz", "unsupported file type '.xyz'"},
+      {"predict model=" + tiny_dir() + "/tiny_arch.json random_init=true source=" + tiny_dir() +
+           "/image_src_grace_hopper.jpg imgsz=100",
+       "not a multiple of 32"},
+      {"predict model=yolo_nas_s source=" + tiny_dir() + "/image_src_grace_hopper.jpg", "non-commercial"},
+      {"predict model=yolo_nas_s weights=broken.pth source=" + tiny_dir() + "/image_src_grace_hopper.jpg",
+       "broken.pth: checkpoint is truncated or corrupt"},
+      {"predict model=yolo_nas_s weights=" + tiny_dir() + "/tiny_det.pth source=" + tiny_dir() +
+           "/image_src_grace_hopper.jpg",
+       "with a different shape"},
+      {"predict " + tiny_args() + " source=x.jpg cnof=0.3", "unknown argument 'cnof'"},
+      {"predict " + tiny_args() + " source=x.jpg conf=abc", "conf=abc: expected a number"},
+      {"predict " + tiny_args() + " source=" + tiny_dir() + "/image_src_grace_hopper.jpg classes=5",
+       "class 5 does not exist"},
+      {"predict model=" + tiny_dir() + "/missing_arch.yaml random_init=true source=" + tiny_dir() +
+           "/image_src_grace_hopper.jpg",
+       "cannot open arch-params"},
+      {"frobnicate", "unknown mode 'frobnicate'"},
+  };
+  for (const auto& c : cases) {
+    auto r = run_cli(c.args, wd);
+    EXPECT_NE(r.code, 0) << c.args;
+    EXPECT_LT(r.code, 128) << "crashed: " << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find("error"), std::string::npos) << r.output;
+  }
+}

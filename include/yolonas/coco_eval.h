@@ -17,7 +17,19 @@
 //    * -1 for a category/area/maxDets cell without ground truth; AP/AR are means over cells > -1.
 //
 // 2. sg_detection_metrics(): SuperGradients' training-time DetectionMetrics (the number the
-//    YOLO-NAS recipes print as mAP@0.50:0.95 during training); see docs/EVAL.md for the differences.
+//    YOLO-NAS recipes print as mAP@0.50:0.95 during training). Same 10 IoU thresholds and 101
+//    recall points, but not the same number; the differences (docs/EVAL.md has the full table):
+//    * how many detections count: COCO keeps 100 per image *and category*; SG keeps the NMS output
+//      (conf > 0.01, 1000 candidates, 300 per image) and then the top 300 per class and image;
+//    * matching: COCO matches IoU >= t, prefers regular over ignored gt, crowd IoU = inter/det area
+//      and crowd-matched detections are ignored; SG matches IoU > t (strict), per threshold the
+//      highest-IoU free target, and ignores an *unmatched* detection whose IoA with a same-class
+//      crowd box exceeds t (a matched one stays a TP);
+//    * geometry: COCO in original pixels, double precision; SG in network-input pixels (after the
+//      letterbox), float32, predictions clipped to the padded input canvas;
+//    * images: SG's COCO dataset drops images without annotations (their false positives vanish);
+//    * no area ranges, no AR, no gt-id-0 quirk in SG; SG adds P/R/F1 at score 0.1 and the
+//      best-F1 score threshold.
 #pragma once
 #include <array>
 #include <cstdint>
