@@ -180,7 +180,7 @@ Assignment ATSSAssigner::operator()(const torch::Tensor& anchors_in, const std::
   auto ious = pairwise_iou(gt.bboxes, anchors, 1e-10);  // [B,n,A], SG iou_similarity (eps 1e-10)
   auto gt_centers = box_centers(gt.bboxes.reshape({-1, 4})).unsqueeze(1);  // [B*n,1,2]
   auto anchor_centers = box_centers(anchors);                             // [A,2]
-  auto dist = torch::linalg_vector_norm(gt_centers - anchor_centers.unsqueeze(0), 2, {-1}, false, c10::nullopt)
+  auto dist = torch::linalg_vector_norm(gt_centers - anchor_centers.unsqueeze(0), 2, c10::IntArrayRef{-1}, false, c10::nullopt)
                   .reshape({B, n, A});
 
   // Per level, the topk anchors closest to each gt centre.

@@ -1,0 +1,96 @@
+// Dataset validation (`yolonas check-data`): every problem of a YOLO dataset with its file and line,
+// counted per kind, before any training starts. The trainer calls check_dataset() too and refuses a
+// dataset with errors (strict=true) or warns and skips the bad rows / images (strict=false).
+//
+// Label rows are parsed by the dataset reader (dataset.h), so training sees exactly what is checked
+// here; this module adds what the reader cannot know: image decoding, label files without an image,
+// duplicates written differently, boxes extending past the image, images shared between splits.
+#pragma once
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "yolonas/dataset.h"
+
+namespace yolonas {
+
+enum class CheckKind {
+  // From the label reader (IssueKind).
+  BadRow,           // malformed line: wrong number of values, or not a number
+  BadClass,         // unknown class id (negative, not an integer, or >= number of names)
+  OutOfBounds,      // a normalized coordinate outside [0, 1]
+  ZeroSize,         // box width or height <= 0
+  Duplicate,        // the same box twice in one file (kept once)
+  // Added here.
+  MissingImage,     // an image listed in a .txt split does not exist
+  UnreadableImage,  // OpenCV cannot decode the image
+  TruncatedJpeg,    // JPEG without its end marker: decodes, but the bottom rows may be grey
+  BoxOutsideImage,  // cx +- w/2 or cy +- h/2 beyond [0, 1]: the box is clipped to the image
+  LabelWithoutImage,// a label file that no image of the split uses (image/label mismatch)
+  SplitOverlap,     // the same image in two checked splits
+  EmptySplit,       // a split with no image
+};
+
+const char* check_kind_name(CheckKind kind);  // "bad_row", "unreadable_image", ...
+bool check_kind_is_error(CheckKind kind);     // errors make the dataset unusable with strict=true
+
+struct DataProblem {
+  std::string file;  // label file or image
+  int line = 0;      // 1-based line in `file`, 0 when not about one line
+  CheckKind kind = CheckKind::BadRow;
+  std::string message;
+  std::string split;
+
+  // "labels/train/a.txt:3: bad_class: class 7 >= 3 names"
+  std::string str() const;
+};
+
+struct SplitStats {
+  std::string split;
+  int images = 0;          // image files listed
+  int label_files = 0;     // images with a label file
+  int background = 0;      // images without a label file or with an empty one (no objects; counted, not an error)
+  int boxes = 0;           // boxes kept (valid rows)
+  int bad_images = 0;      // missing or unreadable
+  std::vector<int> boxes_per_class;  // index = class
+};
+
+struct DataReport {
+  std::string data;                 // data.yaml path
+  std::vector<std::string> names;
+  std::vector<SplitStats> splits;
+  std::vector<DataProblem> problems;  // per split, in image / label-file order
+  std::set<std::string> bad_images;   // missing or unreadable images (skipped with strict=false)
+
+  int count(CheckKind kind) const;
+  std::map<CheckKind, int> counts() const;
+  int errors() const;
+  int warnings() const;
+  bool ok() const { return errors() == 0; }
+
+  // The per-split table and the count per kind ("bad_class  2  error").
+  std::string summary() const;
+  // Every problem, one per line; max_lines > 0 truncates with "... and N more".
+  std::string details(size_t max_lines = 0) const;
+};
+
+struct CheckOptions {
+  bool decode_images = true;  // decode every image (the slow part); false: only check they exist
+  int workers = 2;            // threads decoding images
+  bool progress = false;      // progress bar on stderr while decoding
+};
+
+// Checks the given splits of a data.yaml (empty list: every split it defines). Throws yolonas::Error
+// only for structural problems (a split missing from the yaml, a split source that does not exist).
+DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& splits = {},
+                         const CheckOptions& options = {});
+
+// For the trainer: strict and errors -> throws yolonas::Error with the summary and the first problems;
+// otherwise returns the warning lines to print (bad rows / images that will be skipped).
+std::vector<std::string> enforce_data_report(const DataReport& report, bool strict, size_t max_listed = 20);
+
+// Removes the report's bad images from a split (strict=false training).
+void drop_bad_images(YoloSplit& split, const DataReport& report);
+
+}  // namespace yolonas
