@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
     if (mode == "benchmark") return yolonas::cli::cmd_benchmark(args);
     if (mode == "check-data") return yolonas::cli::cmd_check_data(args);
     if (mode == "synth") return yolonas::cli::cmd_synth(args);
+    if (mode == "train") return yolonas::cli::cmd_train(args);
     std::cerr << "error: unknown mode '" << mode << "' (expected predict, val, benchmark, help)\n";
     return 2;
   } catch (const yolonas::Error& e) {

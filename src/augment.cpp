@@ -81,10 +81,12 @@ AugmentConfig AugmentConfig::none() {
 std::string AugmentConfig::describe() const {
   std::ostringstream os;
   if (mosaic) os << "mosaic p=" << mosaic_prob << " border=" << mosaic_border_value << "\n";
-  if (affine)
+  if (affine) {
     os << "affine degrees=" << degrees << " translate=" << translate << " scale=[" << scale_min << "," << scale_max
-       << "] shear=" << shear << " border=" << affine_border_value << (affine_keep_size ? " keep_size" : "")
-       << (filter_candidates ? " filter(wh>" : "") << (filter_candidates ? std::to_string(wh_thr) + ")" : "") << "\n";
+       << "] shear=" << shear << " border=" << affine_border_value << (affine_keep_size ? " keep_size" : "");
+    if (filter_candidates) os << " filter(wh>" << wh_thr << " area>" << area_thr << " ar<" << ar_thr << ")";
+    os << "\n";
+  }
   if (mixup)
     os << "mixup p=" << mixup_prob << " scale=[" << mixup_scale_min << "," << mixup_scale_max
        << "] flip=" << mixup_flip_prob << "\n";
@@ -322,7 +324,10 @@ void apply_hsv_shift(cv::Mat& bgr, int dh, int ds, int dv) {
     e[2] = static_cast<uint8_t>(std::clamp(i + dv, 0, 255));
   }
   cv::LUT(hsv, lut, hsv);
-  cv::cvtColor(hsv, bgr, cv::COLOR_HSV2BGR);
+  // Into a new buffer: `bgr` may share its pixels with other Mats (a cached image, the caller's copy).
+  cv::Mat out;
+  cv::cvtColor(hsv, out, cv::COLOR_HSV2BGR);
+  bgr = out;
 }
 
 void hflip(Sample& s) {
@@ -354,6 +359,23 @@ Letterbox rescale_and_pad(Sample& s, int out_h, int out_w, int pad_value, bool c
   resized.copyTo(canvas(cv::Rect(lb.pad_left, lb.pad_top, lb.new_w, lb.new_h)));
   s.image = canvas;
   scale_boxes(s.boxes, lb.scale, lb.pad_left, lb.pad_top);
+  return lb;
+}
+
+Letterbox pad_to_size(Sample& s, int out_h, int out_w, int pad_value, bool center) {
+  require_bgr(s.image, "pad_to_size");
+  Letterbox lb;
+  lb.src_h = lb.new_h = s.image.rows, lb.src_w = lb.new_w = s.image.cols;
+  const int pad_h = std::max(0, out_h - lb.src_h), pad_w = std::max(0, out_w - lb.src_w);
+  lb.pad_top = center ? pad_h / 2 : 0;
+  lb.pad_left = center ? pad_w / 2 : 0;
+  lb.pad_bottom = pad_h - lb.pad_top;
+  lb.pad_right = pad_w - lb.pad_left;
+  if (pad_h == 0 && pad_w == 0) return lb;
+  cv::Mat canvas(lb.src_h + pad_h, lb.src_w + pad_w, CV_8UC3, cv::Scalar::all(pad_value));
+  s.image.copyTo(canvas(cv::Rect(lb.pad_left, lb.pad_top, lb.src_w, lb.src_h)));
+  s.image = canvas;
+  scale_boxes(s.boxes, 1.0, lb.pad_left, lb.pad_top);
   return lb;
 }
 

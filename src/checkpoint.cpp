@@ -2,6 +2,7 @@
 
 #include <torch/serialize.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -83,6 +84,8 @@ Checkpoint read_checkpoint(const std::string& path, bool prefer_ema) {
       if (k == "ema_net") ema = as_state_dict(kv.value());
       if (k == "yolonas_meta" && kv.value().isString() && !kv.value().toStringRef().empty()) ck.meta_json = kv.value().toStringRef();
       if (k == "epoch" && kv.value().isInt()) ck.epoch = kv.value().toInt();
+      if (k == "yolonas_train_state" && kv.value().isString()) ck.train_state_json = kv.value().toStringRef();
+      if (k == "yolonas_optimizer" && kv.value().isTensor()) ck.optimizer_bytes = kv.value().toTensor();
     }
     if (prefer_ema && ema) {
       ck.weights = std::move(*ema);
@@ -90,6 +93,10 @@ Checkpoint read_checkpoint(const std::string& path, bool prefer_ema) {
     } else if (net) {
       ck.weights = std::move(*net);
       ck.weights_key = "net";
+      if (ema) {
+        strip_module_prefix(*ema);
+        ck.ema_weights = std::move(*ema);
+      }
     } else if (ema) {
       ck.weights = std::move(*ema);
       ck.weights_key = "ema_net";
@@ -137,6 +144,12 @@ void write_checkpoint(const std::string& path, const CheckpointWrite& w) {
   root.insert("epoch", w.epoch);
   root.insert("metrics", c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get()));
   if (!w.meta_json.empty()) root.insert("yolonas_meta", w.meta_json);
+  if (!w.train_state_json.empty()) root.insert("yolonas_train_state", w.train_state_json);
+  if (!w.optimizer_bytes.empty()) {
+    auto t = torch::empty({static_cast<int64_t>(w.optimizer_bytes.size())}, torch::kUInt8);
+    std::memcpy(t.data_ptr<uint8_t>(), w.optimizer_bytes.data(), w.optimizer_bytes.size());
+    root.insert("yolonas_optimizer", t);
+  }
   std::vector<char> bytes = torch::pickle_save(root);
   write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
 }

@@ -227,7 +227,10 @@ Batch DataLoader::Impl::build(int ep, long b, const std::vector<int>& ord) {
       reverse = rand_chance(rng, cfg.augment.rgb2bgr_prob);
       lb.src_h = lb.new_h = H, lb.src_w = lb.new_w = W;  // identity: training images are not mapped back
     } else {
-      const Letterbox pad = rescale_and_pad(s, H, W, cfg.augment.pad_value, cfg.val_center_pad);
+      // val_rescale: the image was loaded smaller than the input (SG COCO val: 636), so it is only
+      // padded (DetectionPadToSize); otherwise DetectionPaddedRescale (a rescale of about 1).
+      const Letterbox pad = cfg.val_rescale > 0 ? pad_to_size(s, H, W, cfg.augment.pad_value, cfg.val_center_pad)
+                                                : rescale_and_pad(s, H, W, cfg.augment.pad_value, cfg.val_center_pad);
       clip_and_filter_boxes(s, cfg.augment.min_box_edge);
       lb = pad;
       lb.scale = raw.r * pad.scale;  // original pixels -> network input

@@ -44,7 +44,8 @@ Tensor box_centers(const Tensor& boxes) {
 // The steps both assigners share once they have `mask_positive` [B,n,L] (0/1 float):
 // an anchor claimed by several gts keeps only the gt with the largest `ious` (argmax over all n,
 // padding included, as SG), then labels/boxes are gathered from the assigned gt.
-// Returns the final mask_positive and fills labels/bboxes/one-hot scores (float, bg column removed).
+// Returns the final mask_positive and fills labels, bboxes and the int64 one-hot scores (bg column
+// removed) that each assigner then weights by its quality measure.
 Tensor resolve_and_gather(Tensor mask_positive, const Tensor& ious, const GtBatch& gt, int64_t bg_index,
                           int64_t num_classes, Assignment& out) {
   const int64_t n = gt.bboxes.size(1);
@@ -68,10 +69,9 @@ Tensor resolve_and_gather(Tensor mask_positive, const Tensor& ious, const GtBatc
   return mask_positive;
 }
 
-Assignment all_background(int64_t B, int64_t A, int64_t C, int64_t bg_index, const torch::Device& dev) {
-  auto f = torch::dtype(torch::kFloat32).device(dev);
-  return {torch::full({B, A}, bg_index, torch::dtype(torch::kLong).device(dev)), torch::zeros({B, A, 4}, f),
-          torch::zeros({B, A, C}, f)};
+// No gt in the whole batch (n == 0): every anchor is background.
+Assignment all_background(int64_t B, int64_t A, int64_t C, int64_t bg_index, const torch::TensorOptions& f) {
+  return {torch::full({B, A}, bg_index, f.dtype(torch::kLong)), torch::zeros({B, A, 4}, f), torch::zeros({B, A, C}, f)};
 }
 
 // GIoU loss per row (SG GIoULoss, reduction none, eps 1e-10 on union and enclosing area).
@@ -95,7 +95,7 @@ Tensor giou_loss(const Tensor& p, const Tensor& g, double eps = 1e-10) {
 Tensor df_loss(const Tensor& pred, const Tensor& target) {
   auto left = target.to(torch::kLong);  // truncation = floor (targets are >= 0)
   auto right = left + 1;
-  auto w_left = right.to(torch::kFloat32) - target;
+  auto w_left = right.to(target.scalar_type()) - target;
   auto w_right = 1 - w_left;
   auto logits = pred.movedim(-1, 1);  // class dim at 1, as F.cross_entropy wants: [P,R+1,4]
   auto ce = [&](const Tensor& t) { return F::cross_entropy(logits, t, F::CrossEntropyFuncOptions().reduction(torch::kNone)); };
@@ -106,8 +106,8 @@ Tensor df_loss(const Tensor& pred, const Tensor& target) {
 
 GtBatch targets_to_gt_batch(const torch::Tensor& targets, int64_t batch_size) {
   if (targets.defined() && targets.numel() > 0 && (targets.dim() != 2 || targets.size(1) != 6))
-    throw Error("loss targets must be [M,6] rows (image_index, class, cx, cy, w, h), got " +
-                std::to_string(targets.dim()) + "-d tensor");
+    throw Error("loss targets must be [M,6] rows (image_index, class, cx, cy, w, h), got shape " +
+                c10::str(targets.sizes()));
   auto t = (targets.defined() && targets.numel() > 0) ? targets.to(torch::kFloat32)
                                                         : torch::zeros({0, 6}, torch::kFloat32);
   auto image_index = t.select(1, 0);
@@ -143,7 +143,7 @@ Assignment TaskAlignedAssigner::operator()(const torch::Tensor& pred_scores_in, 
   auto pred_scores = pred_scores_in.detach(), pred_bboxes = pred_bboxes_in.detach();
   const int64_t B = pred_scores.size(0), A = pred_scores.size(1), C = pred_scores.size(2);
   const int64_t n = gt.bboxes.size(1);
-  if (n == 0) return all_background(B, A, C, bg_index, pred_scores.device());
+  if (n == 0) return all_background(B, A, C, bg_index, pred_scores.options());
 
   auto ious = pairwise_iou(gt.bboxes, pred_bboxes, 1e-9);  // [B,n,A]
   // score of each gt's class at every anchor: [B,n,A]
@@ -175,7 +175,7 @@ Assignment ATSSAssigner::operator()(const torch::Tensor& anchors_in, const std::
   torch::NoGradGuard no_grad;
   auto anchors = anchors_in.detach();
   const int64_t A = anchors.size(0), B = gt.bboxes.size(0), n = gt.bboxes.size(1);
-  if (n == 0) return all_background(B, A, num_classes, bg_index, anchors.device());
+  if (n == 0) return all_background(B, A, num_classes, bg_index, anchors.options());
 
   auto ious = pairwise_iou(gt.bboxes, anchors, 1e-10);  // [B,n,A], SG iou_similarity (eps 1e-10)
   auto gt_centers = box_centers(gt.bboxes.reshape({-1, 4})).unsqueeze(1);  // [B*n,1,2]
@@ -206,7 +206,7 @@ Assignment ATSSAssigner::operator()(const torch::Tensor& anchors_in, const std::
 
   Assignment out;
   mask_positive = resolve_and_gather(mask_positive, ious, gt, bg_index, num_classes, out);
-  out.scores = out.scores.to(torch::kFloat32);
+  out.scores = out.scores.to(anchors.scalar_type());
   if (pred_bboxes.defined()) {  // quality = IoU(gt, predicted box) of the positive pair
     auto q = pairwise_iou(gt.bboxes, pred_bboxes.detach(), 1e-9) * mask_positive;
     out.scores = out.scores * std::get<0>(q.max(-2)).unsqueeze(-1);
@@ -233,7 +233,7 @@ LossResult PPYoloELoss::operator()(const YoloNASOutput& out, const torch::Tensor
   const int64_t reg_max = reg.size(2) / 4 - 1;  // SG infers it from the channel count
   const auto& stride = out.stride_tensor;       // [A,1]
 
-  GtBatch gt = targets_to_gt_batch(targets.defined() ? targets.to(logits.device()) : targets, B);
+  GtBatch gt = targets_to_gt_batch(targets, B);
   gt.labels = gt.labels.to(logits.device());
   gt.bboxes = gt.bboxes.to(logits.device());
   gt.pad_mask = gt.pad_mask.to(logits.device());

@@ -73,7 +73,7 @@ void load_state_dict(torch::nn::Module& module, const StateDict& sd, const std::
   torch::NoGradGuard ng;
   for (auto& kv : dst) {
     auto it = src.find(kv.first);
-    if (it == src.end()) continue;
+    if (it == src.end() || ignored(kv.first)) continue;
     kv.second.copy_(*it->second);
   }
 }

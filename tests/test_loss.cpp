@@ -1,6 +1,8 @@
 // PPYoloELoss and its assigners against SuperGradients: loss components (TAL and ATSS, one image and a
 // batch of 2) on SG's stored train-mode outputs, the TAL assignment SG captured inside that loss call,
-// and the parameter gradients of a full train-mode forward + backward (tiny model; S with the golden data).
+// the loss's gradient w.r.t. those outputs (through SG's pred-conv bias gradients), and the parameter
+// gradients of a full train-mode forward + backward (tiny model; S with ../shared/golden).
+// Each comparison prints its measured error ("[ loss ]", "[ assigner ]", "[ grads ]" lines).
 #include <gtest/gtest.h>
 
 #include <array>
@@ -8,10 +10,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "torch_test_util.h"
 #include "yolonas/checkpoint.h"
+#include "yolonas/error.h"
 #include "yolonas/loss.h"
 #include "yolonas/model.h"
 #include "yolonas/state_dict.h"
@@ -32,6 +36,11 @@ nlohmann::json read_json(const std::string& path) {
 Components components_from(const nlohmann::json& c) {
   return {c.at("loss_cls").get<double>(), c.at("loss_iou").get<double>(), c.at("loss_dfl").get<double>(),
           c.at("loss").get<double>()};
+}
+
+Components components_npy(const std::string& path) {  // loss_components.npy: [4] float32
+  auto t = load_tensor(path);
+  return {t[0].item<double>(), t[1].item<double>(), t[2].item<double>(), t[3].item<double>()};
 }
 
 // SG's raw train-mode outputs: logits from `train_dir`, the anchor tensors from `grid_dir`.
@@ -82,23 +91,42 @@ bool math_zero_grad(const std::string& name) {
   return ends("branch_3x3.bn.bias") || ends("branch_1x1.bias") || ends("upsample.bias");
 }
 
-// loss.backward() on a fresh train-mode model, then every gradient against SG's: norms within
-// 1e-3 relative (the mathematically-zero ones below `zero_tol`), full selected gradients within 1e-3
-// relative (max |diff| / max |SG|). Parameters without an SG gradient must get none here.
+bool is_alpha(const std::string& name) {
+  return name.size() >= 6 && name.compare(name.size() - 6, 6, ".alpha") == 0;
+}
+
+// How close a float32 gradient can get to SG's float32 gradient (see check_gradients).
+struct GradTolerances {
+  double norm;   // relative, on the L2 norm of each parameter's gradient
+  double full;   // max |ours - SG| / max |SG| over a selected full gradient
+  double alpha;  // both of the above for the bottleneck `alpha` scalars
+  double zero;   // absolute bound on the norms of the mathematically-zero gradients
+  std::map<std::string, double> exceptions = {};  // per-parameter norm tolerance, each justified where set
+};
+
+// loss.backward() on a fresh train-mode model, then every parameter gradient against SG's.
+// Parameters without an SG gradient (rbr_reparam placeholders) must get none here.
+//
+// Why the tolerances differ by parameter: the loss's own gradient matches SG to ~1e-6 (see
+// OutputGradientsEqualSG), but it is back-propagated through a float32 network whose train-mode
+// BatchNorms amplify rounding (our and SG's train outputs differ by ~5e-5 relative). A bottleneck
+// `alpha` gets the full-tensor reduction sum(x * dL/dout), which cancels heavily: recomputing in
+// float64 moves SG's own float32 alpha gradients by up to 1.3e-2 (tiny) and 21% (S, stage4), so no
+// float32 port can match them to 1e-3. The other S gradients move by up to 3e-3 in float64.
 void check_gradients(YoloNAS& m, const torch::Tensor& x, const torch::Tensor& targets, int64_t num_classes,
                      const Components& want, const std::string& norms_json, const std::string& grads_dir,
-                     size_t expected_count, double zero_tol, const std::string& what) {
+                     size_t expected_count, const GradTolerances& tol, const std::string& what) {
   m->train();
   auto out = m->forward(x);
   auto r = make_loss(num_classes, false)(out, targets);
   // Chained through our train-mode forward (~1e-4 relative on outputs), so a looser bound here.
-  expect_components(r.components, want, 1e-4, what + " (our forward)");
+  expect_components(r.components, want, 2e-4, what + " (our forward)");
   r.loss.backward();
 
   const auto norms = read_json(norms_json);
   size_t matched = 0, zeros = 0;
-  double worst = 0, worst_zero = 0;
-  std::string worst_name;
+  double worst = 0, worst_alpha = 0, worst_zero = 0;
+  std::string worst_name, worst_alpha_name;
   for (const auto& item : m->named_parameters()) {
     const std::string& name = item.key();
     const auto& g = item.value().grad();
@@ -112,17 +140,20 @@ void check_gradients(YoloNAS& m, const torch::Tensor& x, const torch::Tensor& ta
     if (math_zero_grad(name)) {
       ++zeros;
       worst_zero = std::max(worst_zero, got);
-      EXPECT_LT(got, zero_tol) << what << ": " << name << " should be ~0 (SG: " << ref << ")";
+      EXPECT_LT(got, tol.zero) << what << ": " << name << " should be ~0 (SG: " << ref << ")";
       continue;
     }
     const double rel = std::abs(got - ref) / ref;
-    if (rel > worst) worst = rel, worst_name = name;
-    EXPECT_LT(rel, 1e-3) << what << ": grad norm of " << name << ": " << got << " vs SG " << ref;
+    const bool alpha = is_alpha(name);
+    if (alpha && rel > worst_alpha) worst_alpha = rel, worst_alpha_name = name;
+    if (!alpha && rel > worst) worst = rel, worst_name = name;
+    const double limit = tol.exceptions.count(name) ? tol.exceptions.at(name) : alpha ? tol.alpha : tol.norm;
+    EXPECT_LT(rel, limit) << what << ": grad norm of " << name << ": " << got << " vs SG " << ref;
   }
   EXPECT_EQ(matched, expected_count) << what << ": parameters with a gradient";
   EXPECT_GT(zeros, 0u);
-  std::printf("[ grads    ] %s: %zu norms, max rel err %.3g (%s); %zu ~zero entries, max norm %.3g\n", what.c_str(),
-              matched, worst, worst_name.c_str(), zeros, worst_zero);
+  std::printf("[ grads    ] %s: %zu norms; max rel err %.3g (%s), alphas %.3g (%s); %zu ~zero entries, max norm %.3g\n",
+              what.c_str(), matched, worst, worst_name.c_str(), worst_alpha, worst_alpha_name.c_str(), zeros, worst_zero);
 
   std::map<std::string, torch::Tensor> params;
   for (const auto& item : m->named_parameters()) params[item.key()] = item.value();
@@ -136,11 +167,43 @@ void check_gradients(YoloNAS& m, const torch::Tensor& x, const torch::Tensor& ta
     ASSERT_TRUE(g.defined()) << name;
     ASSERT_EQ(g.sizes(), ref.sizes()) << name;
     const double err = rel_err(g, ref);
-    EXPECT_LT(err, 1e-3) << what << ": full gradient of " << name;
-    std::printf("[ grads    ] %s: %s rel err %.3g\n", what.c_str(), name.c_str(), err);
+    EXPECT_LT(err, is_alpha(name) ? tol.alpha : tol.full) << what << ": full gradient of " << name;
+    std::printf("[ grads    ] %s: full %s: rel err %.3g\n", what.c_str(), name.c_str(), err);
     ++selected;
   }
   EXPECT_GT(selected, 0u);
+}
+
+// Network-free check of the loss's backward: a prediction conv's bias gradient is the sum of
+// dL/d(output) over the batch and its level's anchors, so the gradients of the loss w.r.t. SG's
+// stored outputs must reproduce SG's cls_pred/reg_pred bias gradients (norms for every head, plus
+// the full arrays that are stored).
+void check_output_gradients(YoloNASOutput o, const torch::Tensor& targets, int64_t num_classes,
+                            const std::string& norms_json, const std::string& grads_dir, const std::string& what) {
+  o.cls_logits.requires_grad_(true);
+  o.reg_distri.requires_grad_(true);
+  make_loss(num_classes, false)(o, targets).loss.backward();
+  const auto norms = read_json(norms_json);
+  double worst = 0;
+  int64_t start = 0;
+  for (size_t l = 0; l < o.num_anchors_list.size(); ++l) {
+    const int64_t n = o.num_anchors_list[l];
+    const std::string head = "heads.head" + std::to_string(l + 1);
+    for (const auto& [out, conv] : {std::pair{o.cls_logits, ".cls_pred.bias"}, std::pair{o.reg_distri, ".reg_pred.bias"}}) {
+      auto g = out.grad().narrow(1, start, n).sum(at::IntArrayRef{0, 1});
+      const double ref = norms[head + conv].get<double>(), got = g.norm().item<double>();
+      worst = std::max(worst, std::abs(got - ref) / ref);
+      EXPECT_LT(std::abs(got - ref) / ref, 1e-5) << what << " " << head + conv;
+      const std::string full = grads_dir + "/" + head + conv + ".npy";
+      if (std::filesystem::exists(full)) {
+        const double err = rel_err(g, load_tensor(full));
+        worst = std::max(worst, err);
+        EXPECT_LT(err, 1e-5) << what << " full " << head + conv;
+      }
+    }
+    start += n;
+  }
+  std::printf("[ grads    ] %s: dL/d(outputs) vs SG's pred bias gradients: max rel err %.3g\n", what.c_str(), worst);
 }
 
 const char* kTinyCases[] = {"random_b2_96x128", "image_128"};
@@ -154,10 +217,8 @@ class LossTiny : public ::testing::TestWithParam<const char*> {};
 TEST_P(LossTiny, TalComponentsEqualSG) {
   const std::string dir = tiny_dir() + "/" + GetParam() + "/loss";
   auto r = make_loss(3, false)(tiny_outputs(GetParam()), load_tensor(dir + "/targets.npy"));
-  auto want = load_tensor(dir + "/loss_components.npy");
-  expect_components(r.components, {want[0].item<double>(), want[1].item<double>(), want[2].item<double>(),
-                                   want[3].item<double>()},
-                    1e-5, std::string(GetParam()) + " TAL");
+  expect_components(r.components, components_npy(dir + "/loss_components.npy"), 1e-5,
+                    std::string(GetParam()) + " TAL");
   const auto j = read_json(dir + "/loss.json");
   EXPECT_NEAR(r.assigned_scores_sum.item<double>(), j["assigned_scores_sum"].get<double>(), 1e-5);
   EXPECT_NEAR(r.loss.item<double>(), j["loss"].get<double>(), 1e-5 * j["loss"].get<double>());
@@ -175,16 +236,24 @@ TEST_P(LossTiny, GradientsEqualSG) {
   const std::string dir = tiny_dir() + "/" + GetParam();
   YoloNAS m(ArchParams::from_file(tiny_dir() + "/tiny_arch.json"));
   load_state_dict(*m, read_checkpoint(tiny_dir() + "/tiny_det.pth").weights, "tiny_det.pth");
-  auto want = load_tensor(dir + "/loss/loss_components.npy");
   const auto j = read_json(dir + "/loss/loss.json");
-  // SG's own rounding noise on the zero entries reaches 1.5e-3 (image); every real norm is >= 1.8e-3.
+  // Zero entries: SG's own rounding noise reaches 1.5e-3 (image); every real norm is >= 1.8e-3.
+  // Full gradients: 2e-3, as heads.head3.cls_pred.bias (3 sums over 24 anchors that cancel, smallest
+  // element 1e-5) follows our forward's logits to 1.2e-3 (random); its loss-only value matches to 1e-6.
+  const GradTolerances tol{1e-3, 2e-3, 5e-2,
+                           j["grads_mathematically_zero_in_train_mode"]["min_norm_of_other_params"].get<double>()};
   check_gradients(m, load_tensor(dir + "/input.npy"), load_tensor(dir + "/loss/targets.npy"), 3,
-                  {want[0].item<double>(), want[1].item<double>(), want[2].item<double>(), want[3].item<double>()},
-                  dir + "/grads/grad_norms.json", dir + "/grads", j["num_params_with_grad"].get<size_t>(),
-                  j["grads_mathematically_zero_in_train_mode"]["min_norm_of_other_params"].get<double>(), GetParam());
+                  components_npy(dir + "/loss/loss_components.npy"), dir + "/grads/grad_norms.json", dir + "/grads", j["num_params_with_grad"].get<size_t>(), tol,
+                  GetParam());
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, LossTiny, ::testing::ValuesIn(kTinyCases));
+TEST_P(LossTiny, OutputGradientsEqualSG) {
+  const std::string dir = tiny_dir() + "/" + GetParam();
+  check_output_gradients(tiny_outputs(GetParam()), load_tensor(dir + "/loss/targets.npy"), 3,
+                         dir + "/grads/grad_norms.json", dir + "/grads", GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Loss, LossTiny, ::testing::ValuesIn(kTinyCases));
 
 class AssignerTiny : public ::testing::TestWithParam<const char*> {};
 
@@ -252,7 +321,7 @@ TEST_P(AssignerTiny, BatchedEqualsPerImage) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, AssignerTiny, ::testing::ValuesIn(kTinyCases));
+INSTANTIATE_TEST_SUITE_P(Assigner, AssignerTiny, ::testing::ValuesIn(kTinyCases));
 
 TEST(AssignerUnit, TargetsToGtBatchPadsPerImage) {
   // image 1 has no boxes, image 2 has one; a row for image 5 (outside the batch) is ignored.
@@ -351,10 +420,22 @@ TEST(LossGoldenS, GradientsEqualSG) {
   const auto manifest = read_json(golden_dir() + "/manifest.json");
   YoloNAS m(ArchParams::yolo_nas_s());
   load_state_dict(*m, read_checkpoint(golden_dir() + "/yolo_nas_s_det.pth").weights, "yolo_nas_s_det.pth");
-  // The golden README gives no noise bound for S's 76 zero entries: SG's are <= 4.9e-3, every
-  // real norm >= 5.8e-2.
+  // S is deeper and its float32 gradients noisier than tiny's (see check_gradients): SG's own norms
+  // move by up to 3e-3 (21% for backbone.stage4.blocks.bottlenecks.1.alpha) when recomputed in
+  // float64. Zero entries: SG's are <= 4.9e-3, every real norm >= 5.8e-2.
+  // That one alpha (norm 0.29, float64 0.293 vs SG 0.23) is rounding noise at the 30% level in
+  // float32 in any implementation, so it is only checked to be of the same magnitude.
+  const GradTolerances tol{1e-2, 5e-2, 5e-2, 2e-2, {{"backbone.stage4.blocks.bottlenecks.1.alpha", 1.0}}};
   check_gradients(m, load_tensor(golden_dir() + "/input_random_640.npy"), load_tensor(golden_dir() + "/loss_targets.npy"),
                   80, components_from(manifest["train"]["loss"]["recipe_tal"]["components"]),
                   golden_dir() + "/train_grad_norms.json", golden_dir() + "/train_grads_selected",
-                  manifest["train"]["backward"]["num_params_with_grad"].get<size_t>(), 2e-2, "S random_640");
+                  manifest["train"]["backward"]["num_params_with_grad"].get<size_t>(), tol, "S random_640");
 }
+
+TEST(LossGoldenS, OutputGradientsEqualSG) {
+  REQUIRE_GOLDEN();
+  const std::string d = golden_dir() + "/train_random_640";
+  check_output_gradients(load_outputs(d, d), load_tensor(golden_dir() + "/loss_targets.npy"), 80,
+                         golden_dir() + "/train_grad_norms.json", golden_dir() + "/train_grads_selected", "S random_640");
+}
+

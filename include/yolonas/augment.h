@@ -1,7 +1,8 @@
 // Training augmentations with SuperGradients' semantics (YOLO_NAS_SPEC.md §6.3-6.4), as small units
 // on a Sample (BGR uint8 image + pixel xyxy boxes). Every random unit takes an explicit Rng, so a run
 // is reproducible from its seed; every unit also has a deterministic form (explicit centre, matrix or
-// gains) that the tests use to check boxes exactly.
+// gains) that the tests use to check boxes exactly. No unit writes into the pixels of its input
+// image (cv::Mat copies share pixels, e.g. with the loader's RAM cache): results go to new buffers.
 //
 // The training pipeline (augment_train) applies, in SG's order for the YOLO-format / Roboflow recipes:
 //   mosaic -> random affine -> mixup -> HSV -> horizontal flip -> rescale + pad -> final box filter,
@@ -167,6 +168,10 @@ void hflip(Sample& s);
 // (int(w*r), int(h*r)) INTER_LINEAR, pad to out_h x out_w with pad_value (centre: top = pad//2).
 // Boxes are scaled by r and shifted by the padding. Returns the geometry (src = the input image).
 Letterbox rescale_and_pad(Sample& s, int out_h, int out_w, int pad_value, bool center);
+
+// DetectionPadIfNeeded / DetectionPadToSize: pads (never resizes) to at least out_h x out_w with
+// pad_value, bottom-right or centred (top = pad//2); boxes shifted. Returns the geometry (scale 1).
+Letterbox pad_to_size(Sample& s, int out_h, int out_w, int pad_value, bool center);
 
 // ---------------------------------------------------------------------------------------------
 // Pipeline

@@ -28,7 +28,7 @@ enum class CheckKind {
   TruncatedJpeg,    // JPEG without its end marker: decodes, but the bottom rows may be grey
   BoxOutsideImage,  // cx +- w/2 or cy +- h/2 beyond [0, 1]: the box is clipped to the image
   LabelWithoutImage,// a label file that no image of the split uses (image/label mismatch)
-  SplitOverlap,     // the same image in two checked splits
+  SplitOverlap,     // images in two checked splits (one report per pair of splits)
   EmptySplit,       // a split with no image
 };
 
@@ -60,7 +60,8 @@ struct DataReport {
   std::string data;                 // data.yaml path
   std::vector<std::string> names;
   std::vector<SplitStats> splits;
-  std::vector<DataProblem> problems;  // per split, in image / label-file order
+  // Per split, sorted by file and line; a file shared by several splits is reported once.
+  std::vector<DataProblem> problems;
   std::set<std::string> bad_images;   // missing or unreadable images (skipped with strict=false)
 
   int count(CheckKind kind) const;
@@ -87,7 +88,8 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
                          const CheckOptions& options = {});
 
 // For the trainer: strict and errors -> throws yolonas::Error with the summary and the first problems;
-// otherwise returns the warning lines to print (bad rows / images that will be skipped).
+// otherwise returns the lines to print as warnings (problems, at most max_listed, and what is skipped),
+// without a "warning:" prefix.
 std::vector<std::string> enforce_data_report(const DataReport& report, bool strict, size_t max_listed = 20);
 
 // Removes the report's bad images from a split (strict=false training).

@@ -21,6 +21,10 @@ struct Checkpoint {
   std::vector<std::string> top_level_keys;
   std::optional<std::string> meta_json;  // our "yolonas_meta" entry, when present
   int64_t epoch = -1;
+  // Training checkpoints (yolonas train): the other weights set, the training state and the optimizer.
+  std::optional<StateDict> ema_weights;        // ema_net when `weights` is net
+  std::optional<std::string> train_state_json;  // "yolonas_train_state"
+  torch::Tensor optimizer_bytes;                // "yolonas_optimizer": uint8 tensor (LibTorch archive)
 };
 
 Checkpoint read_checkpoint(const std::string& path, bool prefer_ema = true);
@@ -37,6 +41,8 @@ struct CheckpointWrite {
   std::string meta_json;             // stored as "yolonas_meta"
   int64_t epoch = 0;
   double acc = 0.0;
+  std::string train_state_json;  // stored as "yolonas_train_state" when non-empty
+  std::string optimizer_bytes;   // stored as a uint8 tensor "yolonas_optimizer" when non-empty
 };
 void write_checkpoint(const std::string& path, const CheckpointWrite& w);
 

@@ -38,10 +38,11 @@ struct LoaderConfig {
   // DetectionRGB2BGR; COCO recipe 0.5).
   bool rgb = false;
 
-  // Validation transform: the image is loaded with its longest side fitted to val_rescale (0 = the
-  // input size; int() truncation as SG's dataset), then padded to height x width with
-  // augment.pad_value: bottom-right (val_center_pad=false: DetectionPaddedRescale, fine-tuning recipe)
-  // or centred (true: DetectionPadToSize, COCO recipe; that recipe also uses val_rescale=636).
+  // Validation transform. val_rescale=0: longest side to the input size (int() truncation, as SG's
+  // dataset loads it), then DetectionPaddedRescale to height x width. val_rescale>0: longest side to
+  // val_rescale, then padded only (DetectionPadToSize; SG's COCO recipe: 636 into 640). Padding with
+  // augment.pad_value, bottom-right (val_center_pad=false, fine-tuning recipe) or centred (true, COCO
+  // recipe and predict()).
   bool val_center_pad = false;
   int val_rescale = 0;
 
@@ -69,7 +70,7 @@ struct Batch {
   std::vector<int> sample_indices;   // index of each image in split.samples
   std::vector<uint8_t> rgb;          // per image: 1 = channels are R,G,B; 0 = B,G,R
   // Per image: original image -> network input (validation: map predictions back with
-  // undo_letterbox). In training it describes only the last rescale + pad step.
+  // undo_letterbox). Identity (scale 1, no padding) in training, where nothing is mapped back.
   std::vector<Letterbox> letterboxes;
 
   size_t num_targets() const { return targets.size() / 6; }

@@ -1,0 +1,183 @@
+// Training end to end: overfitting a handful of images, kill -9 + resume giving the same result as an
+// uninterrupted run, fine-tuning with a different class count, refusing a broken dataset.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "shapes_dataset.h"
+#include "torch_test_util.h"
+#include "yolonas/checkpoint.h"
+#include "yolonas/error.h"
+#include "yolonas/trainer.h"
+
+namespace fs = std::filesystem;
+using namespace yolonas;
+using namespace yolonas::test;
+
+namespace {
+
+std::string fresh_dir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("yolonas_train_" + std::to_string(::getpid())) / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+
+TrainConfig tiny_config(const std::string& data, const std::string& project) {
+  TrainConfig c;
+  c.data = data;
+  c.model = tiny_dir() + "/tiny_arch.json";
+  c.imgsz = 128;
+  c.batch = 4;
+  c.lr0 = 0.01;
+  c.warmup_epochs = 1;
+  c.augment = AugmentConfig::none();
+  c.threads = 1;
+  c.workers = 1;
+  c.ema = false;
+  c.plots = true;
+  c.project = project;
+  return c;
+}
+
+// Runs `yolonas args...` as a child process (posix_spawn: no fork hazards in a threaded test);
+// stdout and stderr go to `log`. Returns its pid.
+pid_t spawn_cli(const std::vector<std::string>& args, const std::string& log) {
+  std::string bin = YOLONAS_BINARY;
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv{bin.data()};
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  EXPECT_EQ(rc, 0) << "cannot start " << bin;
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+TEST(Train, OverfitsAHandfulOfImages) {
+  // 8 images with 1-3 shapes each, validated on the same images: a working loss, assigner,
+  // optimizer and decode must fit them. Tiny arch from scratch, 200 optimizer steps.
+  const std::string root = fresh_dir("overfit");
+  const std::string data = write_shapes_dataset(root + "/data", 8, 0, 128, 7, /*val_equals_train=*/true);
+  TrainConfig c = tiny_config(data, root + "/runs");
+  c.epochs = 100;
+  c.val_period = 100;
+  TrainResult r = train(c);
+  EXPECT_GE(r.best_map50, 0.9) << "mAP50-95 " << r.best_map50_95;
+  // The run folder has what a user looks at.
+  for (const char* f : {"args.yaml", "results.csv", "results.png", "train_batch0.jpg", "weights/last.pth",
+                        "weights/best.pth"})
+    EXPECT_TRUE(fs::exists(r.run_dir + "/" + f)) << f;
+  std::ifstream csv(r.run_dir + "/results.csv");
+  int lines = 0;
+  for (std::string l; std::getline(csv, l);) ++lines;
+  EXPECT_EQ(lines, 101);  // header + one row per epoch
+  // The trained checkpoint describes itself: names and arch travel with it.
+  Checkpoint ck = read_checkpoint(r.best);
+  ASSERT_TRUE(ck.meta_json.has_value());
+  EXPECT_NE(ck.meta_json->find("\"rectangle\""), std::string::npos);
+}
+
+TEST(Train, KillDashNineThenResumeMatchesUninterruptedRun) {
+  const std::string root = fresh_dir("resume");
+  const std::string data = write_shapes_dataset(root + "/data", 8, 4, 128, 11);
+  auto args = [&](const std::string& name) {
+    return std::vector<std::string>{"train", "data=" + data, "model=" + tiny_dir() + "/tiny_arch.json", "imgsz=128",
+                                    "batch=4", "epochs=5", "lr0=0.005", "threads=1", "workers=1", "plots=false",
+                                    "project=" + root + "/runs", "name=" + name, "exist_ok=true"};
+  };
+  // Reference: uninterrupted.
+  ASSERT_EQ(wait_exit(spawn_cli(args("straight"), root + "/straight.log")), 0);
+  // Interrupted: kill -9 at a random moment after the first checkpoint exists.
+  const std::string last = root + "/runs/killed/weights/last.pth";
+  pid_t pid = spawn_cli(args("killed"), root + "/killed.log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(last) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_TRUE(fs::exists(last));
+  std::mt19937 rng(std::random_device{}());
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 1500)(rng)));
+  kill(pid, SIGKILL);
+  const int code = wait_exit(pid);
+  // Whatever the moment, last.pth is a complete checkpoint.
+  Checkpoint mid = read_checkpoint(last, false);
+  EXPECT_GE(mid.epoch, 1);
+  if (code == 0) GTEST_LOG_(INFO) << "the run finished before the kill; resume is still checked";
+  // Resume and finish.
+  auto resume = std::vector<std::string>{"train", "resume=" + last};
+  ASSERT_EQ(wait_exit(spawn_cli(resume, root + "/resume.log")), 0) << root + "/resume.log";
+  Checkpoint a = read_checkpoint(root + "/runs/straight/weights/last.pth", false);
+  Checkpoint b = read_checkpoint(last, false);
+  EXPECT_EQ(a.epoch, 5);
+  EXPECT_EQ(b.epoch, 5);
+  ASSERT_EQ(a.weights.size(), b.weights.size());
+  double worst = 0;
+  for (size_t i = 0; i < a.weights.size(); ++i)
+    worst = std::max(worst, max_abs(a.weights[i].second.to(torch::kFloat64), b.weights[i].second.to(torch::kFloat64)));
+  EXPECT_EQ(worst, 0.0) << "resumed training diverged from the uninterrupted run";
+  ASSERT_TRUE(a.ema_weights && b.ema_weights);
+  for (size_t i = 0; i < a.ema_weights->size(); ++i)
+    EXPECT_TRUE(torch::equal((*a.ema_weights)[i].second, (*b.ema_weights)[i].second)) << (*a.ema_weights)[i].first;
+}
+
+TEST(Train, FineTuneWithOtherClassCountReinitializesOnlyClassOutputs) {
+  const std::string root = fresh_dir("finetune");
+  const std::string data = write_shapes_dataset(root + "/data", 4, 2, 128, 5);
+  TrainConfig c = tiny_config(data, root + "/runs");
+  c.weights = tiny_dir() + "/tiny_det.pth";  // SG checkpoint, 3 classes; the data has 2
+  c.epochs = 1;
+  c.lr0 = 0.0;  // no update: what we read back is what was loaded
+  c.warmup_initial_lr = 0.0;
+  TrainResult r = train(c);
+  Checkpoint src = read_checkpoint(c.weights, false);
+  Checkpoint out = read_checkpoint(r.last, false);
+  ASSERT_EQ(src.weights.size(), out.weights.size());
+  for (size_t i = 0; i < src.weights.size(); ++i) {
+    const auto& k = src.weights[i].first;
+    if (k.find("running_") != std::string::npos || k.find("num_batches") != std::string::npos) continue;  // BN stats move
+    if (k.find("cls_pred") != std::string::npos) {
+      EXPECT_EQ(out.weights[i].second.size(0), 2) << k;
+    } else {
+      EXPECT_TRUE(torch::equal(src.weights[i].second, out.weights[i].second)) << k;
+    }
+  }
+}
+
+TEST(Train, RefusesBrokenDatasetNamingFileAndLine) {
+  const std::string root = fresh_dir("broken");
+  const std::string data = write_shapes_dataset(root + "/data", 4, 2, 128, 3);
+  std::ofstream(root + "/data/labels/train/2.txt", std::ios::app) << "7 0.5 0.5 0.1 0.1\n0 0.5 0.5\n";
+  TrainConfig c = tiny_config(data, root + "/runs");
+  c.epochs = 1;
+  try {
+    train(c);
+    FAIL() << "expected the broken dataset to be refused";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("labels/train/2.txt:"), std::string::npos) << m;
+  }
+  c.strict = false;  // skip the bad rows with a warning and train
+  EXPECT_NO_THROW(train(c));
+}
