@@ -267,18 +267,23 @@ size_t run_video(Detector& det, cv::VideoCapture& cap, const std::string& label,
 
 }  // namespace
 
+DetectorOptions detector_options(const Args& args) {
+  DetectorOptions o;
+  o.model = args.str("model", "");
+  o.weights = args.str("weights", "");
+  o.random_init = args.boolean("random_init", false);
+  o.prefer_ema = args.boolean("ema", true);
+  o.fuse = args.str("fuse", "full");
+  o.imgsz = args.integer("imgsz", 0);
+  o.threads = args.integer("threads", 0);
+  return o;
+}
+
 int cmd_predict(const Args& args) {
   args.check_known({"model", "weights", "source", "conf", "iou", "imgsz", "max_det", "classes", "agnostic", "batch",
                     "save", "save_txt", "save_conf", "save_json", "show", "project", "name", "exist_ok", "threads",
                     "ema", "random_init", "fuse", "top_k"});
-  DetectorOptions dopt;
-  dopt.model = args.str("model", "yolo_nas_s");
-  dopt.weights = args.str("weights", "");
-  dopt.random_init = args.boolean("random_init", false);
-  dopt.prefer_ema = args.boolean("ema", true);
-  dopt.fuse = args.str("fuse", "full");
-  dopt.imgsz = args.integer("imgsz", 0);
-  dopt.threads = args.integer("threads", 0);
+  DetectorOptions dopt = detector_options(args);
 
   Options o;
   o.nms.conf = static_cast<float>(args.real("conf", 0.25));

@@ -295,14 +295,7 @@ SgImage sg_image_in_network_space(const CocoDataset& gt, const std::vector<const
 
 int val_model(const Args& args) {
   const Metric metric = parse_metric(args);
-  DetectorOptions opt;
-  opt.model = args.str("model", "yolo_nas_s");
-  opt.weights = args.str("weights", "");
-  opt.random_init = args.boolean("random_init", false);
-  opt.prefer_ema = args.boolean("ema", true);
-  opt.fuse = args.str("fuse", "full");
-  opt.imgsz = args.integer("imgsz", 0);
-  opt.threads = args.integer("threads", 0);
+  DetectorOptions opt = detector_options(args);
 
   NmsParams nms = NmsParams::valid_defaults();  // SG's validation NMS: top 1000 candidates, 300 kept
   nms.conf = static_cast<float>(args.real("conf", metric == Metric::Sg ? 0.01 : 0.001));

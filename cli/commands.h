@@ -1,8 +1,12 @@
 // One function per CLI mode; each returns the process exit code and throws yolonas::Error on bad input.
 #pragma once
 #include "yolonas/args.h"
+#include "yolonas/detector.h"
 
 namespace yolonas::cli {
+
+// The model keys shared by predict and val: model weights random_init ema fuse imgsz threads.
+DetectorOptions detector_options(const Args& args);
 
 int cmd_predict(const Args& args);
 int cmd_val(const Args& args);
@@ -10,5 +14,6 @@ int cmd_benchmark(const Args& args);
 int cmd_check_data(const Args& args);
 int cmd_synth(const Args& args);
 int cmd_train(const Args& args);
+int cmd_export(const Args& args);
 
 }  // namespace yolonas::cli

@@ -13,17 +13,26 @@ const char* kUsage = R"(yolonas - native C++ YOLO-NAS (SuperGradients-compatible
 usage: yolonas MODE key=value ...
 
 modes:
-  predict    detect objects in images, folders, globs or videos
-             model=yolo_nas_s|yolo_nas_m|yolo_nas_l|ARCH.yaml weights=PATH source=IMG|DIR|GLOB|VIDEO
-             conf=0.25 iou=0.7 imgsz=640 max_det=300 classes=0,2 agnostic=false batch=1 fuse=full
-             save=true save_txt=false save_conf=false save_json=false show=false
-             project=runs/detect name=predict exist_ok=false threads=0 ema=true random_init=false
-  val        COCO mAP of a model on a dataset, or of an existing predictions file
-             model=... weights=... data=data.yaml|instances.json split=val conf=0.001 iou=0.7 imgsz=640
-             batch=8 save_json=true   |   gt=instances.json pred=predictions.json
-  benchmark  speed and memory of the LibTorch paths
-             model=yolo_nas_s weights=PATH imgsz=640 batches=1,8 threads=1,2 iters=5 warmup=1
-  help       this text
+  predict     detect objects in images, folders, globs, videos or a camera
+              source=IMG|DIR|GLOB|VIDEO|0  model=yolo_nas_s|yolo_nas_m|yolo_nas_l|ARCH.yaml  weights=PATH
+              conf=0.25 iou=0.7 imgsz=640 max_det=300 classes=0,2 agnostic=false batch=1 fuse=full
+              save=true save_txt=false save_conf=false save_json=false show=false
+              project=runs/detect name=predict exist_ok=false threads=0 ema=true random_init=false
+              (no model= and no weights=: the built-in default model, models/yolonas_default.pth)
+  val         COCO mAP of a model on a dataset, or of an existing predictions file
+              model=... weights=... data=data.yaml|instances.json split=val conf=0.001 iou=0.7
+              imgsz=640 batch=8 save_json=true metric=coco|sg|both   |   gt=instances.json pred=predictions.json
+  train       train or fine-tune on a YOLO-format dataset
+              data=data.yaml model=yolo_nas_s|ARCH.yaml weights=PATH epochs=100 batch=16 imgsz=640
+              lr0=5e-4 optimizer=AdamW|Adam|SGD workers=2 seed=42 preset=finetune|coco resume=true|PATH
+              freeze=backbone accumulate=1 clip_grad=0 ema=true cache=ram strict=true mosaic= mixup= hsv= ...
+  check-data  validate a dataset: data=data.yaml split=train,val strict=true
+  synth       synthetic YOLO dataset from Debian images: out=DIR n_train=2000 n_val=300 imgsz=640
+              classes=dog,cow seed=0 workers=2 (list=true shows the classes)
+  export      weights-only checkpoint with metadata: weights=PATH format=pth out=PATH
+  benchmark   speed and memory of the LibTorch paths
+              model=yolo_nas_s weights=PATH imgsz=640 batches=1,8 threads=1,2 iters=5 warmup=1 fuse=none,partial,full
+  help        this text
 
 Outputs go to runs/detect/<mode>N/ (project= and name= choose another folder).
 Weights are never downloaded: pass weights=PATH to an SG .pth or a yolonas checkpoint.
@@ -42,11 +51,13 @@ int main(int argc, char** argv) {
     const std::string& mode = args.mode();
     if (mode == "predict") return yolonas::cli::cmd_predict(args);
     if (mode == "val") return yolonas::cli::cmd_val(args);
-    if (mode == "benchmark") return yolonas::cli::cmd_benchmark(args);
+    if (mode == "train") return yolonas::cli::cmd_train(args);
     if (mode == "check-data") return yolonas::cli::cmd_check_data(args);
     if (mode == "synth") return yolonas::cli::cmd_synth(args);
-    if (mode == "train") return yolonas::cli::cmd_train(args);
-    std::cerr << "error: unknown mode '" << mode << "' (expected predict, val, benchmark, help)\n";
+    if (mode == "export") return yolonas::cli::cmd_export(args);
+    if (mode == "benchmark") return yolonas::cli::cmd_benchmark(args);
+    std::cerr << "error: unknown mode '" << mode
+              << "' (expected predict, val, train, check-data, synth, export, benchmark, help)\n";
     return 2;
   } catch (const yolonas::Error& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package yolonas needs to build, test and run. Idempotent; run as root
-# (or with sudo available). Packages already present are left alone.
+# Installs the Debian 12 packages yolonas needs. Idempotent: packages already present are left alone.
+# Run as root (or with sudo available).
+#   bash scripts/setup.sh           build + test + demo packages (sample photos and video included)
+#   bash scripts/setup.sh --synth   also the cut-outs and backgrounds of `yolonas synth` (~320 MB)
 set -euo pipefail
 
 PACKAGES=(
@@ -10,17 +12,25 @@ PACKAGES=(
   libopencv-dev         # image/video I/O, resizing, drawing
   libyaml-cpp-dev       # data.yaml, arch-params YAML
   nlohmann-json3-dev    # COCO json, metrics.json
-  libdnnl-dev           # oneDNN deployment runtime
-  libgtest-dev googletest
+  libdnnl-dev           # oneDNN (deployment runtime)
   zlib1g-dev            # CRC checks of checkpoint archives
+  libgtest-dev googletest
   labelme-examples      # a real COCO json used by the evaluation tests
+  darknet               # sample photos: /usr/share/darknet/data/{dog,person,horses,giraffe,kite,eagle}.jpg
+  opencv-doc            # sample video: /usr/share/doc/opencv-doc/examples/data/vtest.avi
 )
+SYNTH_PACKAGES=(
+  tuxpaint-stamps-default      # photo-like RGBA cut-outs (required by yolonas synth)
+  mate-backgrounds             # background photos
+  lomiri-wallpapers-16.04      # background photos
+  plasma-workspace-wallpapers  # background photos (optional, more variety)
+)
+if [ "${1:-}" = "--synth" ]; then PACKAGES+=("${SYNTH_PACKAGES[@]}"); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages already installed"
   exit 0
@@ -29,6 +39,10 @@ fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "setup: installing ${missing[*]}"
+# Some minimal images exclude /usr/share/doc; the sample video lives there.
+if [ -f /etc/dpkg/dpkg.cfg.d/excludes ] && grep -q "usr/share/doc" /etc/dpkg/dpkg.cfg.d/excludes; then
+  echo "setup: note: this system excludes /usr/share/doc, so opencv-doc's sample video will be missing"
+fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 echo "setup: done"

@@ -38,6 +38,24 @@ std::string canonical_variant(const std::string& m) {
   return m;
 }
 
+// The built-in default model: $YOLONAS_DEFAULT_MODEL, else models/yolonas_default.pth next to the
+// source tree the binary was built in (build/yolonas -> ../models), else the install share folder.
+std::string find_default_model() {
+  if (const char* env = std::getenv("YOLONAS_DEFAULT_MODEL")) return env;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  std::vector<fs::path> candidates;
+  if (!ec) {
+    candidates.push_back(exe.parent_path() / "models/yolonas_default.pth");
+    candidates.push_back(exe.parent_path().parent_path() / "models/yolonas_default.pth");
+    candidates.push_back(exe.parent_path().parent_path() / "share/yolonas/yolonas_default.pth");
+  }
+  candidates.push_back("models/yolonas_default.pth");
+  for (const auto& c : candidates)
+    if (fs::exists(c)) return c.string();
+  return "";
+}
+
 }  // namespace
 
 std::string missing_weights_message(const std::string& model) {
@@ -60,6 +78,14 @@ LoadedModel load_model(const DetectorOptions& o) {
   LoadedModel lm;
   std::string model = canonical_variant(o.model);
   std::string weights = o.weights;
+  if (model.empty() && weights.empty() && !o.random_init) {
+    weights = find_default_model();
+    if (weights.empty())
+      throw Error("no model= or weights= given and the built-in default model (models/yolonas_default.pth) was not "
+                  "found; set YOLONAS_DEFAULT_MODEL or pass weights=PATH");
+    std::fprintf(stderr, "using the built-in default model %s (yolo_nas_n trained on synthetic data; pass model= and "
+                 "weights= for your own)\n", weights.c_str());
+  }
   if (is_checkpoint_file(model)) {  // Ultralytics habit: model=path/to/weights.pth
     if (!weights.empty() && weights != model)
       throw Error("model=" + model + " is a checkpoint and weights=" + weights + " is another; give one of them");
@@ -90,9 +116,8 @@ LoadedModel load_model(const DetectorOptions& o) {
     ck = read_checkpoint(weights, o.prefer_ema);
     if (ck->meta_json) {
       ModelMeta m = ModelMeta::from_json(*ck->meta_json, weights);
-      if (arch_given && !is_arch_file(model) && ArchParams::by_name(model).to_json() != m.arch.to_json() &&
-          m.model_name != model) {
-        // The checkpoint describes itself; trust it over a default model= (but say so).
+      if (arch_given && m.model_name != model && m.arch.to_json() != arch.to_json()) {
+        // The checkpoint describes itself; trust it over model= (but say so).
         std::fprintf(stderr, "note: %s holds a '%s' model; using its own architecture instead of model=%s\n",
                      weights.c_str(), m.model_name.c_str(), model.c_str());
       }

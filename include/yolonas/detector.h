@@ -17,7 +17,9 @@
 namespace yolonas {
 
 struct DetectorOptions {
-  std::string model = "yolo_nas_s";  // yolo_nas_s|m|l, an arch-params .yaml/.json, or a checkpoint path
+  // yolo_nas_s|m|l, an arch-params .yaml/.json, or a checkpoint path. Empty: taken from the weights'
+  // metadata (yolo_nas_s for SG files); empty with no weights: the built-in default model.
+  std::string model = "yolo_nas_s";
   std::string weights;               // checkpoint path (SG .pth or ours); empty = none
   bool random_init = false;          // explicit opt-in to run without weights
   bool prefer_ema = true;            // SG checkpoints: use ema_net when present
