@@ -19,7 +19,7 @@ int cmd_export(const Args& args) {
   if (format != "pth")
     throw Error("format=" + format + ": only 'pth' (yolonas/SG checkpoint with metadata) is available in this version");
   DetectorOptions o;
-  o.model = args.str("model", "yolo_nas_s");
+  o.model = args.str("model", "");  // from the checkpoint's metadata (yolo_nas_s for SG files)
   o.weights = args.str("weights", "");
   o.prefer_ema = args.boolean("ema", true);
   o.imgsz = args.integer("imgsz", 0);
