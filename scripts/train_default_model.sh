@@ -2,7 +2,7 @@
 # Reproduces the built-in default model (models/yolonas_default.pth) from Debian-packaged data only:
 #   synthetic dataset (yolonas synth: tuxpaint stamps on wallpaper/photo backgrounds)
 #   -> yolonas train (yolo_nas_n, 320x320, from scratch) -> yolonas export (weights-only checkpoint).
-# About 80 min on a 2-core machine. Usage: bash scripts/train_default_model.sh [WORKDIR]
+# About 65 min on a 2-core machine. Usage: bash scripts/train_default_model.sh [WORKDIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-/tmp/yolonas_default}
