@@ -79,7 +79,7 @@ int benchmark_training(const Args& args) {
   LoaderConfig lc;
   lc.height = lc.width = imgsz;
   lc.batch_size = batch;
-  lc.workers = args.integer("workers", 2);
+  lc.workers = args.integer("workers", 1);
   lc.batches_per_epoch = warmup + iters;
   DataLoader loader(std::move(split), lc);
   loader.start_epoch(0);

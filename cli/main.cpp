@@ -24,7 +24,7 @@ modes:
               imgsz=640 batch=8 save_json=true metric=coco|sg|both   |   gt=instances.json pred=predictions.json
   train       train or fine-tune on a YOLO-format dataset
               data=data.yaml model=yolo_nas_s|ARCH.yaml weights=PATH epochs=100 batch=16 imgsz=640
-              lr0=5e-4 optimizer=AdamW|Adam|SGD workers=2 seed=42 preset=finetune|coco resume=true|PATH
+              lr0=5e-4 optimizer=AdamW|Adam|SGD workers=1 seed=42 preset=finetune|coco resume=true|PATH
               freeze=backbone accumulate=1 clip_grad=0 ema=true cache=ram strict=true mosaic= mixup= hsv= ...
   check-data  validate a dataset: data=data.yaml split=train,val strict=true
   synth       synthetic YOLO dataset from Debian images: out=DIR n_train=2000 n_val=300 imgsz=640
