@@ -81,16 +81,21 @@ Sources resolve_sources(const std::string& source) {
   return s;
 }
 
-std::string summarize(const std::vector<Detection>& dets, const std::vector<std::string>& names) {
-  if (dets.empty()) return "(no detections)";
-  std::map<int, int> counts;
-  for (const auto& d : dets) counts[d.cls]++;
+// "2 dog, 1 truck" from per-class counts.
+std::string summarize(const std::map<int, int64_t>& counts, const std::vector<std::string>& names) {
+  if (counts.empty()) return "(no detections)";
   std::string s;
   for (const auto& [c, n] : counts) {
     const std::string nm = c < static_cast<int>(names.size()) ? names[c] : "class" + std::to_string(c);
     s += (s.empty() ? "" : ", ") + std::to_string(n) + " " + nm;
   }
   return s;
+}
+
+std::string summarize(const std::vector<Detection>& dets, const std::vector<std::string>& names) {
+  std::map<int, int64_t> counts;
+  for (const auto& d : dets) counts[d.cls]++;
+  return summarize(counts, names);
 }
 
 struct Options {
@@ -256,11 +261,7 @@ size_t run_video(Detector& det, cv::VideoCapture& cap, const std::string& label,
   }
   flush();
   bar.finish();
-  std::string sum;
-  for (const auto& [c, n] : class_counts)
-    sum += (sum.empty() ? "" : ", ") + std::to_string(n) + " " +
-           (c < static_cast<int>(det.names().size()) ? det.names()[c] : "class" + std::to_string(c));
-  std::printf("video %s: %zu frames, %s%s%s\n", label.c_str(), done, sum.empty() ? "(no detections)" : sum.c_str(),
+  std::printf("video %s: %zu frames, %s%s%s\n", label.c_str(), done, summarize(class_counts, det.names()).c_str(),
               dst.empty() ? "" : " -> ", dst.c_str());
   return done;
 }

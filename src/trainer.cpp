@@ -11,6 +11,7 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <yaml-cpp/yaml.h>
 
 #include "yolonas/check_data.h"
 #include "yolonas/checkpoint.h"
@@ -67,23 +68,35 @@ void TrainConfig::apply_preset(const std::string& p) {
   throw Error("preset=" + p + ": expected finetune or coco");
 }
 
+namespace {
+
+// JSON -> YAML, so that args.yaml lists exactly the fields the resume record holds.
+YAML::Node to_yaml_node(const json& j) {
+  YAML::Node n;
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) n[k] = to_yaml_node(v);
+  } else if (j.is_array()) {
+    for (const auto& v : j) n.push_back(to_yaml_node(v));
+  } else if (j.is_string()) {
+    n = j.get<std::string>();
+  } else if (j.is_boolean()) {
+    n = j.get<bool>();
+  } else if (j.is_number_integer()) {
+    n = j.get<int64_t>();
+  } else if (j.is_number()) {
+    char buf[32];  // shortest readable form: 0.1, not 0.10000000000000001
+    std::snprintf(buf, sizeof buf, "%.10g", j.get<double>());
+    n = std::string(buf);
+  }
+  return n;
+}
+
+}  // namespace
+
 std::string TrainConfig::to_yaml() const {
-  std::ostringstream y;
-  y << "data: " << data << "\nmodel: " << model << "\nweights: " << weights << "\npreset: " << preset
-    << "\nepochs: " << epochs << "\nbatch: " << batch << "\nimgsz: " << imgsz << "\noptimizer: " << optimizer
-    << "\nlr0: " << lr0 << "\nweight_decay: " << weight_decay << "\nmomentum: " << momentum
-    << "\nnesterov: " << (nesterov ? "true" : "false") << "\nwarmup_epochs: " << warmup_epochs
-    << "\nwarmup_initial_lr: " << warmup_initial_lr << "\nfinal_lr_ratio: " << final_lr_ratio
-    << "\nema: " << (ema ? "true" : "false") << "\nema_decay: " << ema_decay << "\nclip_grad: " << clip_grad
-    << "\naccumulate: " << accumulate << "\nfreeze_backbone: " << (freeze_backbone ? "true" : "false")
-    << "\nworkers: " << workers << "\nseed: " << seed << "\nthreads: " << threads << "\nrgb: " << (rgb ? "true" : "false")
-    << "\ncache: " << (cache_ram ? "ram" : "false") << "\nstrict: " << (strict ? "true" : "false")
-    << "\nval_period: " << val_period << "\nmax_batches: " << max_batches << "\nproject: " << project
-    << "\nname: " << name << "\nexist_ok: " << (exist_ok ? "true" : "false") << "\nresume: " << resume
-    << "\naugment: |\n";
-  std::istringstream aug(augment.describe());
-  for (std::string line; std::getline(aug, line);) y << "  " << line << "\n";
-  return y.str();
+  YAML::Emitter out;
+  out << to_yaml_node(json(*this));
+  return std::string(out.c_str()) + "\n";
 }
 
 namespace {
