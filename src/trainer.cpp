@@ -147,26 +147,8 @@ struct EpochRow {
   double lr = 0, seconds = 0;
 };
 
-json row_json(const EpochRow& r) {
-  return {{"epoch", r.epoch}, {"cls", r.cls}, {"iou", r.iou}, {"dfl", r.dfl}, {"loss", r.loss},
-          {"map50", r.map50}, {"map50_95", r.map50_95}, {"precision", r.precision}, {"recall", r.recall},
-          {"lr", r.lr}, {"seconds", r.seconds}};
-}
-EpochRow row_from_json(const json& j) {
-  EpochRow r;
-  r.epoch = j.at("epoch");
-  r.cls = j.at("cls");
-  r.iou = j.at("iou");
-  r.dfl = j.at("dfl");
-  r.loss = j.at("loss");
-  r.map50 = j.at("map50");
-  r.map50_95 = j.at("map50_95");
-  r.precision = j.at("precision");
-  r.recall = j.at("recall");
-  r.lr = j.at("lr");
-  r.seconds = j.at("seconds");
-  return r;
-}
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpochRow, epoch, cls, iou, dfl, loss, map50, map50_95, precision, recall, lr,
+                                   seconds)
 
 }  // namespace
 
@@ -184,7 +166,8 @@ struct TrainHook {
 
 class Trainer {
  public:
-  explicit Trainer(TrainConfig c) : cfg(std::move(c)) {}
+  // resume_ck: the checkpoint named by cfg.resume, already read by train().
+  Trainer(TrainConfig c, std::optional<Checkpoint> resume_ck) : cfg(std::move(c)), resume_ck_(std::move(resume_ck)) {}
   TrainResult run();
 
   // State shared with the hooks.
@@ -211,7 +194,8 @@ class Trainer {
  private:
   void setup();
   void build_model(const std::vector<std::string>& names);
-  void resume_from(const std::string& path);
+  void resume_from(const Checkpoint& ck, const std::string& path);
+  std::optional<Checkpoint> resume_ck_;
   void train_one_epoch(std::vector<std::unique_ptr<TrainHook>>& hooks);
 };
 
@@ -386,9 +370,8 @@ void Trainer::save_checkpoint(const std::string& path) {
              {"global_step", global_step},
              {"ema_updates", ema ? ema->updates() : 0},
              {"best_fitness", best_fitness},
-             {"config", json(cfg)},
-             {"history", json::array()}};
-  for (const auto& r : history) ts["history"].push_back(row_json(r));
+             {"config", json(cfg)}};
+  ts["history"] = history;
   const std::string ob = bytes_of_optimizer(*opt);
   CheckpointWrite w;
   w.net = &net;
@@ -401,8 +384,7 @@ void Trainer::save_checkpoint(const std::string& path) {
   write_checkpoint(path, w);
 }
 
-void Trainer::resume_from(const std::string& path) {
-  Checkpoint ck = read_checkpoint(path, /*prefer_ema=*/false);
+void Trainer::resume_from(const Checkpoint& ck, const std::string& path) {
   if (!ck.train_state_json || !ck.optimizer_bytes.defined())
     throw Error(path + ": not a yolonas training checkpoint (no training state); use weights= to fine-tune from it");
   const json ts = json::parse(*ck.train_state_json);
@@ -415,25 +397,18 @@ void Trainer::resume_from(const std::string& path) {
   start_epoch = ts.at("epoch").get<int>();
   global_step = ts.at("global_step").get<int64_t>();
   best_fitness = ts.at("best_fitness").get<double>();
-  history.clear();
-  for (const auto& r : ts.at("history")) history.push_back(row_from_json(r));
+  history = ts.at("history").get<std::vector<EpochRow>>();
   std::printf("resuming %s from epoch %d/%d\n", path.c_str(), start_epoch + 1, cfg.epochs);
 }
 
 void Trainer::setup() {
-  // Resume: the run folder and config come from the checkpoint's own record.
-  std::string resume_path;
-  if (!cfg.resume.empty() && cfg.resume != "false") {
-    resume_path = cfg.resume == "true" ? latest_last_pth(cfg.project) : cfg.resume;
-    if (resume_path.empty() || !fs::exists(resume_path))
-      throw Error("resume=" + cfg.resume + ": no last.pth found" + (cfg.resume == "true" ? " under " + cfg.project : ""));
-    run_dir = fs::path(resume_path).parent_path().parent_path().string();
-  } else {
-    run_dir = make_run_dir(cfg.project, cfg.name, cfg.exist_ok);
-  }
+  // Resume: train() has resolved cfg.resume to the checkpoint and restored the config from it.
+  const bool resuming = resume_ck_.has_value();
+  run_dir = resuming ? fs::path(cfg.resume).parent_path().parent_path().string()
+                     : make_run_dir(cfg.project, cfg.name, cfg.exist_ok);
   weights_dir = run_dir + "/weights";
   fs::create_directories(weights_dir);
-  if (resume_path.empty()) write_file_atomic(run_dir + "/args.yaml", cfg.to_yaml());
+  if (!resuming) write_file_atomic(run_dir + "/args.yaml", cfg.to_yaml());
 
   const DataYaml data = load_data_yaml(cfg.data);
   // Refuse a broken dataset up front, with every problem listed (or warn and skip with strict=false).
@@ -493,7 +468,7 @@ void Trainer::setup() {
   sched.epochs = cfg.epochs;
   sched.steps_per_epoch = static_cast<int>((train_loader->batches_per_epoch() + cfg.accumulate - 1) / cfg.accumulate);
 
-  if (!resume_path.empty()) resume_from(resume_path);
+  if (resuming) resume_from(*resume_ck_, cfg.resume);
 }
 
 void Trainer::train_one_epoch(std::vector<std::unique_ptr<TrainHook>>& hooks) {
@@ -577,16 +552,17 @@ TrainResult Trainer::run() {
 
 TrainResult train(const TrainConfig& user_config) {
   TrainConfig config = user_config;
+  std::optional<Checkpoint> resume_ck;
   if (!config.resume.empty() && config.resume != "false") {
     // Everything but the checkpoint to resume comes from the run's own record.
     const std::string path = config.resume == "true" ? latest_last_pth(config.project) : config.resume;
     if (path.empty() || !fs::exists(path))
       throw Error("resume=" + config.resume + ": no last.pth found" +
                   (config.resume == "true" ? " under " + config.project : ""));
-    Checkpoint ck = read_checkpoint(path, false);
-    if (!ck.train_state_json) throw Error(path + ": not a yolonas training checkpoint (no training state)");
+    resume_ck = read_checkpoint(path, /*prefer_ema=*/false);
+    if (!resume_ck->train_state_json) throw Error(path + ": not a yolonas training checkpoint (no training state)");
     try {
-      config = json::parse(*ck.train_state_json).at("config").get<TrainConfig>();
+      config = json::parse(*resume_ck->train_state_json).at("config").get<TrainConfig>();
     } catch (const json::exception& e) {
       throw Error(path + ": unreadable training state: " + e.what());
     }
@@ -597,7 +573,7 @@ TrainResult train(const TrainConfig& user_config) {
   if (config.imgsz < 32 || config.imgsz % 32 != 0)
     throw Error("imgsz=" + std::to_string(config.imgsz) + " is not a multiple of 32");
   if (config.data.empty()) throw Error("data= is required (a data.yaml in Ultralytics/Roboflow YOLO format)");
-  Trainer t(config);
+  Trainer t(config, std::move(resume_ck));
   return t.run();
 }
 
