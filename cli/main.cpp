@@ -32,6 +32,7 @@ modes:
   export      weights-only checkpoint with metadata: weights=PATH format=pth out=PATH
   benchmark   speed and memory of the LibTorch paths
               model=yolo_nas_s weights=PATH imgsz=640 batches=1,8 threads=1,2 iters=5 warmup=1 fuse=none,partial,full
+              train=true data=data.yaml batch=8 workers=1: training pipeline vs raw forward+backward images/s
   help        this text
 
 Outputs go to runs/detect/<mode>N/ (project= and name= choose another folder).
