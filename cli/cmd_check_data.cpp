@@ -1,6 +1,7 @@
 // `yolonas check-data data=data.yaml [split=train,val strict=true workers=2 decode=true max_list=0]`
 //
-// Validates a YOLO dataset before training and prints every problem with its file and line, then a
+// Validates a dataset (data.yaml of any format, a COCO or VOC folder, a COCO json) before training and
+// prints every problem with its file and line, then a
 // table per split and the count per kind. Exit code 1 when the dataset has errors and strict=true
 // (what `train` would refuse); with strict=false the errors are listed as rows/images that training
 // would skip, and the exit code is 0.
@@ -36,7 +37,8 @@ std::vector<std::string> parse_split_list(const std::string& text) {
 int cmd_check_data(const Args& args) {
   args.check_known(kCheckDataKeys);
   const auto data_path = args.opt_str("data");
-  if (!data_path) throw Error("check-data: data=PATH/TO/data.yaml is required");
+  if (!data_path)
+    throw Error("check-data: data= is required (a data.yaml, a COCO or Pascal VOC dataset folder, or a COCO json)");
   const bool strict = args.boolean("strict", true);
   const int max_list = args.integer("max_list", 0);
   if (max_list < 0) throw Error("argument max_list=" + std::to_string(max_list) + ": expected >= 0 (0 = all)");
@@ -49,7 +51,7 @@ int cmd_check_data(const Args& args) {
   // libjpeg's "Corrupt JPEG data" chatter would interleave with the report; problems are reported below.
   cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_ERROR);
 
-  const DataYaml data = load_data_yaml(*data_path);
+  const DataYaml data = open_dataset(*data_path);
   const DataReport report = check_dataset(data, parse_split_list(args.str("split", "")), opt);
 
   if (!report.problems.empty()) std::cout << report.details(static_cast<size_t>(max_list)) << "\n";

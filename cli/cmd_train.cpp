@@ -9,7 +9,7 @@ namespace yolonas::cli {
 
 int cmd_train(const Args& args) {
   args.check_known({"data", "model", "weights", "preset", "epochs", "batch", "imgsz", "optimizer", "lr0",
-                    "weight_decay", "momentum", "nesterov", "warmup_epochs", "warmup_initial_lr", "final_lr_ratio",
+                    "weight_decay", "momentum", "nesterov", "warmup_epochs", "warmup_steps", "warmup_mode", "warmup_initial_lr", "final_lr_ratio",
                     "ema", "ema_decay", "clip_grad", "accumulate", "freeze", "workers", "seed", "threads", "rgb",
                     "cache", "strict", "val_period", "max_batches", "plots", "project", "name", "exist_ok", "resume",
                     "mosaic", "mixup", "hsv", "fliplr", "degrees", "translate", "scale", "shear", "augment"});
@@ -26,7 +26,11 @@ int cmd_train(const Args& args) {
   c.weight_decay = args.real("weight_decay", c.weight_decay);
   c.momentum = args.real("momentum", c.momentum);
   c.nesterov = args.boolean("nesterov", c.nesterov);
+  c.warmup_mode = args.str("warmup_mode", c.warmup_mode);
+  if (c.warmup_mode != "epoch" && c.warmup_mode != "batch")
+    throw Error("warmup_mode=" + c.warmup_mode + ": expected epoch (LinearEpochLRWarmup) or batch (LinearBatchLRWarmup)");
   c.warmup_epochs = args.integer("warmup_epochs", c.warmup_epochs);
+  c.warmup_steps = args.integer("warmup_steps", c.warmup_steps);
   c.warmup_initial_lr = args.real("warmup_initial_lr", c.warmup_initial_lr);
   c.final_lr_ratio = args.real("final_lr_ratio", c.final_lr_ratio);
   c.ema = args.boolean("ema", c.ema);

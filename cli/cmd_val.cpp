@@ -230,22 +230,34 @@ struct ValSet {
 
 ValSet load_val_set(const Args& args) {
   const std::string data = args.str("data", "");
-  if (data.empty()) throw Error("val: give data=data.yaml or data=instances.json (or gt= and pred=)");
+  if (data.empty()) throw Error("val: give data=data.yaml, a COCO or VOC dataset folder, or data=instances.json (or gt= and pred=)");
   ValSet set;
-  if (ends_with(data, ".json")) {
-    set.gt = load_coco_json(data);
-    print_notes(set.gt.notes, data);
-    const std::string root = resolve_coco_image_root(set.gt, data, args.str("images", ""));
+  auto use_coco = [&](CocoDataset gt, const std::string& json_path, const std::string& images_dir) {
+    set.gt = std::move(gt);
+    print_notes(set.gt.notes, json_path);
+    const std::string root = resolve_coco_image_root(set.gt, json_path, images_dir);
     for (const CocoImage& im : set.gt.images) set.image_paths.push_back((fs::path(root) / im.file_name).string());
+  };
+  if (ends_with(data, ".json")) {
+    // One json is the ground truth as pycocotools reads it: a malformed annotation stops here.
+    use_coco(load_coco_json(data), data, args.str("images", ""));
   } else {
-    const DataYaml yaml = load_data_yaml(data);
-    set.yolo = load_yolo_split(yaml, args.str("split", "val"));
-    set.from_yolo = true;
-    print_notes(set.yolo.issues, data + " labels");
-    if (set.yolo.missing_label_files > 0)
-      std::cerr << set.yolo.missing_label_files << " of " << set.yolo.samples.size()
-                << " images have no label file (background images)\n";
-    for (const YoloSample& s : set.yolo.samples) set.image_paths.push_back(s.image);
+    const DataYaml d = open_dataset(data);
+    const std::string split = args.str("split", "val");
+    if (d.format == DataFormat::Coco) {
+      if (!d.coco.count(split)) throw Error(data + ": no '" + split + "' split (split= chooses one)");
+      auto dir = d.image_dirs.find(split);
+      use_coco(*d.coco.at(split), d.splits.at(split).front(),
+               args.str("images", dir == d.image_dirs.end() ? "" : dir->second));
+    } else {
+      set.yolo = load_split(d, split);
+      set.from_yolo = true;
+      print_notes(set.yolo.issues, data + " labels");
+      if (set.yolo.format == DataFormat::Yolo && set.yolo.missing_label_files > 0)
+        std::cerr << set.yolo.missing_label_files << " of " << set.yolo.samples.size()
+                  << " images have no label file (background images)\n";
+      for (const YoloSample& s : set.yolo.samples) set.image_paths.push_back(s.image);
+    }
   }
   if (set.image_paths.empty()) throw Error("val: " + data + " lists no images");
   return set;

@@ -20,13 +20,14 @@ modes:
               project=runs/detect name=predict exist_ok=false threads=0 ema=true random_init=false
               (no model= and no weights=: the built-in default model, models/yolonas_default.pth)
   val         COCO mAP of a model on a dataset, or of an existing predictions file
-              model=... weights=... data=data.yaml|instances.json split=val conf=0.001 iou=0.7
+              model=... weights=... data=data.yaml|DIR|instances.json split=val conf=0.001 iou=0.7
               imgsz=640 batch=8 save_json=true metric=coco|sg|both   |   gt=instances.json pred=predictions.json
-  train       train or fine-tune on a YOLO-format dataset
-              data=data.yaml model=yolo_nas_s|ARCH.yaml weights=PATH epochs=100 batch=16 imgsz=640
+  train       train or fine-tune on a YOLO, COCO json or Pascal VOC dataset (docs/DATASETS.md)
+              data=data.yaml|COCO_DIR|VOC_DIR model=yolo_nas_s|ARCH.yaml weights=PATH epochs=100 batch=16 imgsz=640
               lr0=5e-4 optimizer=AdamW|Adam|SGD workers=1 seed=42 preset=finetune|coco resume=true|PATH
               freeze=backbone accumulate=1 clip_grad=0 ema=true cache=ram strict=true mosaic= mixup= hsv= ...
-  check-data  validate a dataset: data=data.yaml split=train,val strict=true
+              warmup_mode=epoch|batch warmup_epochs=3 warmup_steps=1000 warmup_initial_lr=1e-6
+  check-data  validate a dataset: data=data.yaml|COCO_DIR|VOC_DIR|instances.json split=train,val strict=true
   synth       synthetic YOLO dataset from Debian images: out=DIR n_train=2000 n_val=300 imgsz=640
               classes=dog,cow seed=0 workers=2 (list=true shows the classes)
   export      weights-only checkpoint with metadata: weights=PATH format=pth out=PATH

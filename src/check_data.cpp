@@ -36,6 +36,8 @@ const char* check_kind_name(CheckKind kind) {
     case CheckKind::LabelWithoutImage: return "label_without_image";
     case CheckKind::SplitOverlap: return "split_overlap";
     case CheckKind::EmptySplit: return "empty_split";
+    case CheckKind::MissingLabel: return "missing_label";
+    case CheckKind::DefaultedField: return "defaulted_field";
   }
   return "unknown";
 }
@@ -87,7 +89,7 @@ int DataReport::warnings() const { return static_cast<int>(problems.size()) - er
 
 std::string DataReport::summary() const {
   std::ostringstream os;
-  os << data << ": " << names.size() << " classes";
+  os << data << " (" << data_format_name(format) << "): " << names.size() << " classes";
   if (!names.empty()) {
     os << " (";
     for (size_t i = 0; i < names.size() && i < 10; ++i) os << (i ? ", " : "") << names[i];
@@ -141,7 +143,9 @@ CheckKind from_issue(IssueKind kind) {
     case IssueKind::Duplicate: return CheckKind::Duplicate;
     case IssueKind::MissingImage: return CheckKind::MissingImage;
     case IssueKind::UnreadableImage: return CheckKind::UnreadableImage;
-    case IssueKind::DefaultedField: return CheckKind::BadRow;  // COCO only; not produced for YOLO labels
+    case IssueKind::DefaultedField: return CheckKind::DefaultedField;
+    case IssueKind::BoxOutsideImage: return CheckKind::BoxOutsideImage;
+    case IssueKind::MissingLabel: return CheckKind::MissingLabel;
   }
   return CheckKind::BadRow;
 }
@@ -298,7 +302,9 @@ const std::vector<std::string>& split_order() {
 DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& splits_in, const CheckOptions& opt) {
   DataReport rep;
   rep.data = data.yaml_path;
+  rep.format = data.format;
   rep.names = data.names;
+  const bool yolo = data.format == DataFormat::Yolo;
   std::vector<std::string> splits = splits_in;
   if (splits.empty())
     for (const std::string& s : split_order())
@@ -314,7 +320,7 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
   std::set<std::string> expected_labels, flat_dirs, recursive_dirs, split_sources;
 
   for (const std::string& split : splits) {
-    const YoloSplit ys = load_yolo_split(data, split);  // throws when the split or a source is missing
+    const YoloSplit ys = load_split(data, split);  // throws when the split or a source is missing
     for (const std::string& src : data.splits.at(split)) split_sources.insert(fs::path(src).lexically_normal().string());
     SplitStats st;
     st.split = split;
@@ -329,13 +335,15 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
     std::map<std::string, std::set<int>> rejected;
     for (const DatasetIssue& is : ys.issues) {
       rejected[is.file].insert(is.line);
-      if (!checked_labels.count(is.file)) found.push_back({is.file, is.line, from_issue(is.kind), is.message, split});
+      // A YOLO label file or a VOC xml shared by two splits is reported once; a COCO json is one
+      // file per split.
+      if (!yolo || !checked_labels.count(is.file)) found.push_back({is.file, is.line, from_issue(is.kind), is.message, split});
     }
     for (const YoloSample& s : ys.samples) {
       expected_labels.insert(fs::path(s.label).lexically_normal().string());
       if (s.has_label_file) {
         ++st.label_files;
-        if (checked_labels.insert(s.label).second) check_label_geometry(s.label, rejected[s.label], split, found);
+        if (yolo && checked_labels.insert(s.label).second) check_label_geometry(s.label, rejected[s.label], split, found);
       }
       if (s.labels.empty()) ++st.background;
       st.boxes += static_cast<int>(s.labels.size());
@@ -386,7 +394,7 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
                            "' (this one among them)",
                        split});
 
-    label_folders(data, split, ys, flat_dirs, recursive_dirs);
+    if (yolo) label_folders(data, split, ys, flat_dirs, recursive_dirs);
     std::stable_sort(found.begin(), found.end(), [](const DataProblem& a, const DataProblem& b) {
       return a.file != b.file ? a.file < b.file : a.line < b.line;
     });
@@ -396,6 +404,7 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
 
   // Label files that no image uses. Images of splits not checked here still count as users, so that a
   // folder shared by train and val (split by .txt lists) is not reported.
+  if (!yolo) return rep;  // COCO: no label files; VOC: Annotations/ also serves other tasks' images
   for (const auto& [split, sources] : data.splits) {
     if (std::find(splits.begin(), splits.end(), split) != splits.end()) continue;
     try {

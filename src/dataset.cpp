@@ -34,12 +34,15 @@ const char* issue_kind_name(IssueKind kind) {
     case IssueKind::MissingImage: return "missing_image";
     case IssueKind::UnreadableImage: return "unreadable_image";
     case IssueKind::DefaultedField: return "defaulted_field";
+    case IssueKind::BoxOutsideImage: return "box_outside_image";
+    case IssueKind::MissingLabel: return "missing_label";
   }
   return "unknown";
 }
 
 bool issue_is_error(IssueKind kind) {
-  return kind != IssueKind::Duplicate && kind != IssueKind::DefaultedField;
+  return kind != IssueKind::Duplicate && kind != IssueKind::DefaultedField && kind != IssueKind::BoxOutsideImage &&
+         kind != IssueKind::MissingLabel;
 }
 
 std::string DatasetIssue::str() const {
@@ -270,26 +273,48 @@ DataYaml load_data_yaml(const std::string& path) {
     }
     data.root = dataset_root.lexically_normal().string();
 
-    if (!root["names"]) throw Error(path + ": missing field 'names'");
-    data.names = read_names(root["names"], path);
-    if (root["nc"] && root["nc"].as<int>() != static_cast<int>(data.names.size()))
-      throw Error(path + ": nc is " + root["nc"].as<std::string>() + " but 'names' has " +
-                  std::to_string(data.names.size()) + " entries");
-
+    std::string format;
+    if (root["format"] && !root["format"].IsNull()) {
+      format = lower(root["format"].as<std::string>());
+      if (format != "yolo" && format != "coco" && format != "voc")
+        throw Error(path + ": format: '" + format + "' is not yolo, coco or voc");
+    }
+    bool any_json = false, any_imagesets = false;
     for (const char* split : {"train", "val", "test", "minival"}) {
       const YAML::Node node = root[split];
       if (!node || node.IsNull()) continue;
       std::vector<std::string> sources;
-      if (node.IsSequence()) {
+      if (node.IsMap()) {  // COCO: {json: ..., images: ...}
+        const YAML::Node j = node["json"] ? node["json"] : node["annotations"];
+        if (!j) throw Error(path + ": " + split + ": a mapping needs 'json' (the COCO annotation file) and 'images'");
+        sources.push_back(resolve_split_source(dataset_root, j.as<std::string>()));
+        if (node["images"]) data.image_dirs[split] = resolve_split_source(dataset_root, node["images"].as<std::string>());
+      } else if (node.IsSequence()) {
         for (const auto& s : node) sources.push_back(resolve_split_source(dataset_root, s.as<std::string>()));
       } else {
         sources.push_back(resolve_split_source(dataset_root, node.as<std::string>()));
       }
+      for (const std::string& src : sources) {
+        any_json = any_json || lower(fs::path(src).extension().string()) == ".json";
+        any_imagesets = any_imagesets || src.find("/ImageSets/") != std::string::npos;
+      }
       data.splits[split] = sources;
     }
+    if (format.empty()) format = any_json ? "coco" : any_imagesets ? "voc" : "yolo";
+    data.format = format == "coco" ? DataFormat::Coco : format == "voc" ? DataFormat::Voc : DataFormat::Yolo;
+
+    if (root["names"]) {
+      data.names = read_names(root["names"], path);
+    } else if (data.format == DataFormat::Yolo) {
+      throw Error(path + ": missing field 'names'");
+    }
+    if (root["nc"] && root["names"] && root["nc"].as<int>() != static_cast<int>(data.names.size()))
+      throw Error(path + ": nc is " + root["nc"].as<std::string>() + " but 'names' has " +
+                  std::to_string(data.names.size()) + " entries");
   } catch (const YAML::Exception& e) {
     throw Error(path + ": " + e.what());
   }
+  if (data.format != DataFormat::Yolo) resolve_dataset_names(data);
   return data;
 }
 
@@ -415,7 +440,50 @@ std::vector<std::string> CocoDataset::names() const {
   return out;
 }
 
-CocoDataset parse_coco_json(const std::string& text, const std::string& source) {
+std::vector<int> json_array_element_lines(const std::string& text, const std::string& key) {
+  std::vector<int> lines;
+  int line = 1, depth = 0;
+  bool in_target = false, expect_value = false;
+  std::string last_key;  // the last string read at depth 1 (an object key of the root)
+  const size_t n = text.size();
+  for (size_t i = 0; i < n; ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      continue;
+    }
+    if (c == ' ' || c == '\t' || c == '\r') continue;
+    // A value starts inside the target array: at depth 2 after '[' or ','.
+    if (in_target && depth == 2 && expect_value && c != ']') {
+      lines.push_back(line);
+      expect_value = false;
+    }
+    if (c == '"') {
+      const size_t start = i + 1;
+      for (++i; i < n && text[i] != '"'; ++i) {
+        if (text[i] == '\\') ++i;
+        else if (text[i] == '\n') ++line;
+      }
+      if (depth == 1) last_key = text.substr(start, std::min(i, n) - start);
+      continue;
+    }
+    if (c == '{' || c == '[') {
+      ++depth;
+      if (depth == 2 && c == '[' && last_key == key) {
+        in_target = true;
+        expect_value = true;
+      }
+    } else if (c == '}' || c == ']') {
+      if (depth == 2 && in_target) return lines;
+      --depth;
+    } else if (c == ',' && in_target && depth == 2) {
+      expect_value = true;
+    }
+  }
+  return lines;
+}
+
+CocoDataset parse_coco_json(const std::string& text, const std::string& source, std::vector<DatasetIssue>* issues) {
   json root;
   try {
     root = json::parse(text);
@@ -458,36 +526,63 @@ CocoDataset parse_coco_json(const std::string& text, const std::string& source) 
   // file passed as ground truth, for instance).
   const json& anns = require_array(root, "annotations", source);
   data.annotations.reserve(anns.size());
+  std::vector<int> lines;
+  if (issues) {
+    lines = json_array_element_lines(text, "annotations");
+    if (lines.size() != anns.size()) lines.clear();  // the scanner disagrees: report indices only
+  }
   std::unordered_map<int64_t, size_t> seen_ids;
   int defaulted_area = 0, defaulted_crowd = 0;
   for (size_t i = 0; i < anns.size(); ++i) {
     const JsonWhere where{source, "annotations[" + std::to_string(i) + "]"};
+    // Tolerant mode: the entry is reported with its line and dropped; strict mode: throw.
+    auto fail = [&](IssueKind kind, const std::string& msg) {
+      if (!issues) throw Error(where(msg));
+      issues->push_back({source, lines.empty() ? 0 : lines[i], kind, where.entry + ": " + msg});
+    };
     const json& a = anns[i];
     CocoAnnotation ann;
-    ann.id = as_id(require_field(a, "id", where), "id", where);
-    ann.image_id = as_id(require_field(a, "image_id", where), "image_id", where);
-    ann.category_id = as_id(require_field(a, "category_id", where), "category_id", where);
-    read_bbox(require_field(a, "bbox", where), ann.bbox, where);
-    if (auto ar = a.find("area"); ar != a.end()) {
-      ann.area = as_number(*ar, "area", where);
-    } else {
-      ann.area = ann.bbox[2] * ann.bbox[3];
-      ++defaulted_area;
+    try {
+      ann.id = as_id(require_field(a, "id", where), "id", where);
+      ann.image_id = as_id(require_field(a, "image_id", where), "image_id", where);
+      ann.category_id = as_id(require_field(a, "category_id", where), "category_id", where);
+      read_bbox(require_field(a, "bbox", where), ann.bbox, where);
+      if (auto ar = a.find("area"); ar != a.end()) {
+        ann.area = as_number(*ar, "area", where);
+      } else {
+        ann.area = ann.bbox[2] * ann.bbox[3];
+        ++defaulted_area;
+      }
+      if (auto c = a.find("iscrowd"); c != a.end()) {
+        if (c->is_boolean()) ann.iscrowd = c->get<bool>();
+        else ann.iscrowd = as_number(*c, "iscrowd", where) != 0;
+      } else {
+        ++defaulted_crowd;
+      }
+    } catch (const Error& e) {
+      if (!issues) throw;
+      // The message is "<source>: annotations[i]: <what>"; keep <what>.
+      std::string what = e.what();
+      const std::string prefix = where("");
+      if (what.rfind(prefix, 0) == 0) what = what.substr(prefix.size());
+      fail(IssueKind::BadRow, what);
+      continue;
     }
-    if (auto c = a.find("iscrowd"); c != a.end()) {
-      if (c->is_boolean()) ann.iscrowd = c->get<bool>();
-      else ann.iscrowd = as_number(*c, "iscrowd", where) != 0;
-    } else {
-      ++defaulted_crowd;
+    if (data.image_index(ann.image_id) < 0) {
+      fail(IssueKind::BadRow, "image_id " + std::to_string(ann.image_id) + " is not in 'images'");
+      continue;
     }
-    if (data.image_index(ann.image_id) < 0)
-      throw Error(where("image_id " + std::to_string(ann.image_id) + " is not in 'images'"));
-    if (data.class_index(ann.category_id) < 0)
-      throw Error(where("category_id " + std::to_string(ann.category_id) + " is not in 'categories'"));
+    if (data.class_index(ann.category_id) < 0) {
+      fail(IssueKind::BadClass, "category_id " + std::to_string(ann.category_id) + " is not in 'categories'");
+      continue;
+    }
     // pycocotools indexes annotations by id: a repeated id makes it evaluate one box twice.
-    if (!seen_ids.emplace(ann.id, i).second)
-      throw Error(where("duplicate annotation id " + std::to_string(ann.id) + " (also annotations[" +
-                        std::to_string(seen_ids[ann.id]) + "])"));
+    if (!seen_ids.emplace(ann.id, i).second) {
+      fail(IssueKind::Duplicate, "duplicate annotation id " + std::to_string(ann.id) + " (also annotations[" +
+                                     std::to_string(seen_ids[ann.id]) + "]); dropped");
+      continue;
+    }
+    ann.line = lines.empty() ? 0 : lines[i];
     data.annotations.push_back(ann);
   }
   if (defaulted_area > 0)
@@ -499,8 +594,10 @@ CocoDataset parse_coco_json(const std::string& text, const std::string& source) 
   return data;
 }
 
-CocoDataset load_coco_json(const std::string& path) {
-  return parse_coco_json(read_text_file(path, "COCO json"), fs::path(path).filename().string());
+CocoDataset load_coco_json(const std::string& path, std::vector<DatasetIssue>* issues) {
+  // Strict mode (val) names the file; tolerant mode (check-data, training) gives the path, as the
+  // other problems of a dataset report do.
+  return parse_coco_json(read_text_file(path, "COCO json"), issues ? path : fs::path(path).filename().string(), issues);
 }
 
 CocoDataset coco_from_yolo(const YoloSplit& split, const std::vector<ImageSize>& sizes) {
@@ -520,15 +617,17 @@ CocoDataset coco_from_yolo(const YoloSplit& split, const std::vector<ImageSize>&
     img.width = sizes[i].width;
     img.height = sizes[i].height;
     data.images.push_back(img);
-    for (const YoloLabel& l : s.labels) {
-      CocoAnnotation ann;
-      ann.id = next_ann_id++;
-      ann.image_id = img.id;
-      ann.category_id = l.cls;
-      yolo_to_pixel_xywh(l, sizes[i], ann.bbox);
-      ann.area = ann.bbox[2] * ann.bbox[3];
-      data.annotations.push_back(ann);
-    }
+    for (const auto* list : {&s.labels, &s.ignored})
+      for (const YoloLabel& l : *list) {
+        CocoAnnotation ann;
+        ann.id = next_ann_id++;
+        ann.image_id = img.id;
+        ann.category_id = l.cls;
+        yolo_to_pixel_xywh(l, sizes[i], ann.bbox);
+        ann.area = ann.bbox[2] * ann.bbox[3];
+        ann.iscrowd = list == &s.ignored;
+        data.annotations.push_back(ann);
+      }
   }
   data.build_index();
   return data;
@@ -544,7 +643,7 @@ std::string resolve_coco_image_root(const CocoDataset& data, const std::string& 
   std::string stem = fs::path(json_path).stem().string();
   if (stem.rfind("instances_", 0) == 0) stem = stem.substr(10);
   const std::vector<fs::path> candidates = {json_dir, json_dir / "images", json_dir.parent_path() / "images" / stem,
-                                            json_dir.parent_path() / stem};
+                                            json_dir.parent_path() / stem, json_dir.parent_path() / "images"};
   if (data.images.empty()) return json_dir.string();
   const std::string& first = data.images.front().file_name;
   for (const fs::path& c : candidates)

@@ -235,6 +235,16 @@ Batch DataLoader::Impl::build(int ep, long b, const std::vector<int>& ord) {
       lb = pad;
       lb.scale = raw.r * pad.scale;  // original pixels -> network input
       lb.src_h = raw.src_h, lb.src_w = raw.src_w;
+      // Crowd / difficult boxes: not targets, but SG's metric ignores detections on them.
+      for (const YoloLabel& l : split.samples[idx].ignored) {
+        double xywh[4];
+        yolo_to_pixel_xywh(l, ImageSize{raw.src_w, raw.src_h}, xywh);
+        const float x1 = static_cast<float>(xywh[0] * lb.scale + lb.pad_left);
+        const float y1 = static_cast<float>(xywh[1] * lb.scale + lb.pad_top);
+        const float w = static_cast<float>(xywh[2] * lb.scale), h = static_cast<float>(xywh[3] * lb.scale);
+        const float row[6] = {static_cast<float>(slot), static_cast<float>(l.cls), x1 + w / 2, y1 + h / 2, w, h};
+        batch.crowd.insert(batch.crowd.end(), row, row + 6);
+      }
     }
 
     // HWC uint8 -> CHW float / 255 in the requested channel order.

@@ -1,6 +1,8 @@
 #include "yolonas/optim.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "yolonas/error.h"
 
@@ -70,17 +72,37 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
 }
 
 double LrSchedule::lr_at(int epoch, int step) const {
-  if (epoch < warmup_epochs) {
-    // SG LinearEpochLRWarmup: lr = warmup_initial_lr + epoch * (lr0 - warmup_initial_lr) / warmup_epochs,
-    // constant within the epoch. Per-step: the same line sampled at fractional epochs.
-    const double e = warmup_per_step ? epoch + static_cast<double>(step) / std::max(1, steps_per_epoch) : epoch;
-    return warmup_initial_lr + e * (lr0 - warmup_initial_lr) / warmup_epochs;
+  const int64_t L = std::max(1, steps_per_epoch);
+  const int64_t n = std::min<int64_t>(warmup_steps, L);  // SG caps the batch warm-up at one epoch
+  auto cosine_enabled = [&](int64_t e, int64_t s) {
+    return warmup_steps > 0 ? e * L + s >= warmup_steps : (warmup_epochs <= e && e < epochs);
+  };
+  auto cosine = [&](int64_t e, int64_t s) {
+    const double it = static_cast<double>(std::max<int64_t>(0, L * (e - warmup_epochs) + s - warmup_steps));
+    const double T = static_cast<double>(L * (epochs - warmup_epochs) - warmup_steps);
+    const double cos_part = 0.5 * lr0 * (1.0 + std::cos(it / (T + 1.0) * M_PI));
+    return cos_part * (1.0 - final_lr_ratio) + final_lr_ratio * lr0;
+  };
+  // Walk back from this step to the last event that set the lr: the batch warm-up before this step,
+  // the epoch warm-up at the start of this epoch, or the cosine after an earlier step.
+  int64_t e = epoch, s = step;
+  for (;;) {
+    const int64_t g = e * L + s;
+    if (batch_warmup && g < n)
+      return n == 1 ? warmup_initial_lr
+                    : warmup_initial_lr + static_cast<double>(g) * (lr0 - warmup_initial_lr) / static_cast<double>(n - 1);
+    if (!batch_warmup && s == 0 && warmup_epochs > 0 && e <= warmup_epochs)
+      return warmup_initial_lr + static_cast<double>(e) * (lr0 - warmup_initial_lr) / warmup_epochs;
+    if (s > 0) {
+      --s;
+    } else if (e > 0) {
+      --e;
+      s = L - 1;
+    } else {
+      return lr0;  // the optimizer's initial lr, untouched by any callback yet
+    }
+    if (cosine_enabled(e, s)) return cosine(e, s);
   }
-  // SG CosineLRScheduler: 0.5*lr0*(1+cos(pi*it/(T+1)))*(1-r) + r*lr0, counted after the warm-up.
-  const double it = static_cast<double>(epoch - warmup_epochs) * steps_per_epoch + step;
-  const double T = static_cast<double>(std::max(1, epochs - warmup_epochs)) * steps_per_epoch;
-  const double cos_part = 0.5 * lr0 * (1.0 + std::cos(M_PI * it / (T + 1.0)));
-  return cos_part * (1.0 - final_lr_ratio) + final_lr_ratio * lr0;
 }
 
 ModelEMA::ModelEMA(torch::nn::Module& model, double decay) : decay_(decay) {

@@ -41,7 +41,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(AugmentConfig, mosaic, mosaic_pr
                                                 mixup_border_value, hsv, hsv_prob, hgain, sgain, vgain, flip,
                                                 flip_prob, rgb2bgr_prob, pad_value, step_min_box_edge, min_box_edge)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, model, weights, preset, epochs, batch, imgsz,
-                                                optimizer, lr0, weight_decay, momentum, nesterov, warmup_epochs,
+                                                optimizer, lr0, weight_decay, momentum, nesterov, warmup_mode, warmup_epochs,
+                                                warmup_steps,
                                                 warmup_initial_lr, final_lr_ratio, ema, ema_decay, clip_grad,
                                                 accumulate, freeze_backbone, workers, seed, threads, rgb, cache_ram,
                                                 strict, val_period, max_batches, plots, project, name, exist_ok,
@@ -60,7 +61,9 @@ void TrainConfig::apply_preset(const std::string& p) {
     batch = 32;
     lr0 = 2e-4;
     weight_decay = 1e-5;
-    warmup_epochs = 0;  // SG uses 1000 warm-up steps (LinearBatchLRWarmup); we warm up per epoch only
+    warmup_mode = "batch";  // LinearBatchLRWarmup over lr_warmup_steps 1000, no epoch warm-up
+    warmup_epochs = 0;
+    warmup_steps = 1000;
     ema_decay = 0.9997;
     augment = AugmentConfig::coco_recipe();
     return;
@@ -254,6 +257,11 @@ struct ValidationHook : TrainHook {
         images[first + static_cast<size_t>(q[0])].targets.push_back(
             {q[2] - q[4] / 2, q[3] - q[5] / 2, q[2] + q[4] / 2, q[3] + q[5] / 2, static_cast<int>(q[1]), 0.f});
       }
+      for (size_t r = 0; r + 6 <= b.crowd.size(); r += 6) {
+        const float* q = &b.crowd[r];
+        images[first + static_cast<size_t>(q[0])].crowd.push_back(
+            {q[2] - q[4] / 2, q[3] - q[5] / 2, q[2] + q[4] / 2, q[3] + q[5] / 2, static_cast<int>(q[1]), 0.f});
+      }
       bar.update(++done);
     }
     bar.finish();
@@ -410,15 +418,19 @@ void Trainer::setup() {
   fs::create_directories(weights_dir);
   if (!resuming) write_file_atomic(run_dir + "/args.yaml", cfg.to_yaml());
 
-  const DataYaml data = load_data_yaml(cfg.data);
+  const DataYaml data = open_dataset(cfg.data);
+  for (const char* split : {"train", "val"})
+    if (!data.splits.count(split))
+      throw Error(cfg.data + ": has no '" + split + "' split; training needs train and val (" +
+                  data_format_name(data.format) + " data; docs/DATASETS.md lists the layouts read)");
   // Refuse a broken dataset up front, with every problem listed (or warn and skip with strict=false).
   CheckOptions copt;
   copt.workers = std::max(1, cfg.workers);
   copt.progress = true;
   const DataReport report = check_dataset(data, {"train", "val"}, copt);
   for (const auto& w : enforce_data_report(report, cfg.strict)) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  YoloSplit train_split = load_yolo_split(data, "train");
-  YoloSplit val_split = load_yolo_split(data, "val");
+  YoloSplit train_split = load_split(data, "train");
+  YoloSplit val_split = load_split(data, "val");
   drop_bad_images(train_split, report);
   drop_bad_images(val_split, report);
 
@@ -464,6 +476,8 @@ void Trainer::setup() {
   sched.lr0 = cfg.lr0;
   sched.warmup_initial_lr = cfg.warmup_initial_lr;
   sched.warmup_epochs = cfg.warmup_epochs;
+  sched.warmup_steps = cfg.warmup_steps;
+  sched.batch_warmup = cfg.warmup_mode == "batch";
   sched.final_lr_ratio = cfg.final_lr_ratio;
   sched.epochs = cfg.epochs;
   sched.steps_per_epoch = static_cast<int>((train_loader->batches_per_epoch() + cfg.accumulate - 1) / cfg.accumulate);
@@ -572,7 +586,11 @@ TrainResult train(const TrainConfig& user_config) {
     throw Error("epochs, batch and accumulate must be positive");
   if (config.imgsz < 32 || config.imgsz % 32 != 0)
     throw Error("imgsz=" + std::to_string(config.imgsz) + " is not a multiple of 32");
-  if (config.data.empty()) throw Error("data= is required (a data.yaml in Ultralytics/Roboflow YOLO format)");
+  if (config.data.empty())
+    throw Error("data= is required (a data.yaml, or a COCO or Pascal VOC dataset folder)");
+  if (config.warmup_epochs < 0 || config.warmup_steps < 0) throw Error("warmup_epochs and warmup_steps must be >= 0");
+  if (config.warmup_mode != "epoch" && config.warmup_mode != "batch")
+    throw Error("warmup_mode=" + config.warmup_mode + ": expected epoch or batch");
   Trainer t(config, std::move(resume_ck));
   return t.run();
 }

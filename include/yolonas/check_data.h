@@ -1,4 +1,5 @@
-// Dataset validation (`yolonas check-data`): every problem of a YOLO dataset with its file and line,
+// Dataset validation (`yolonas check-data`): every problem of a dataset (YOLO, COCO json or Pascal
+// VOC) with its file and line,
 // counted per kind, before any training starts. The trainer calls check_dataset() too and refuses a
 // dataset with errors (strict=true) or warns and skips the bad rows / images (strict=false).
 //
@@ -30,6 +31,8 @@ enum class CheckKind {
   LabelWithoutImage,// a label file that no image of the split uses (image/label mismatch)
   SplitOverlap,     // images in two checked splits (one report per pair of splits)
   EmptySplit,       // a split with no image
+  MissingLabel,     // VOC: an image without its xml (trained as a background image)
+  DefaultedField,   // COCO / VOC: a value the file lacks was filled in (area, iscrowd, image size)
 };
 
 const char* check_kind_name(CheckKind kind);  // "bad_row", "unreadable_image", ...
@@ -57,7 +60,8 @@ struct SplitStats {
 };
 
 struct DataReport {
-  std::string data;                 // data.yaml path
+  std::string data;                 // data.yaml (or dataset folder / json) path
+  DataFormat format = DataFormat::Yolo;
   std::vector<std::string> names;
   std::vector<SplitStats> splits;
   // Per split, sorted by file and line; a file shared by several splits is reported once.

@@ -1,4 +1,4 @@
-// Threaded, seeded data loader over a YOLO split (no LibTorch: batches are plain float buffers that
+// Threaded, seeded data loader over a split of any dataset format (dataset.h) (no LibTorch: batches are plain float buffers that
 // the trainer wraps in tensors).
 //
 // Reproducibility: the epoch's sample order comes from (seed, epoch) and every sample's augmentation
@@ -66,6 +66,7 @@ struct Batch {
   long index = 0;                    // batch index in the epoch
   std::vector<float> images;         // batch_size * 3 * height * width, CHW per image, pixel / 255
   std::vector<float> targets;        // rows of 6: image_index, class, cx, cy, w, h (input pixels)
+  std::vector<float> crowd;          // validation only: the ignored boxes (COCO crowd, VOC difficult), same rows
   std::vector<std::string> paths;    // image file of each image (the first part of a mosaic)
   std::vector<int> sample_indices;   // index of each image in split.samples
   std::vector<uint8_t> rgb;          // per image: 1 = channels are R,G,B; 0 = B,G,R

@@ -23,7 +23,9 @@ struct TrainConfig {
   double weight_decay = 1e-4;        // roboflow: AdamW weight_decay 1e-4
   double momentum = 0.9;             // SGD only
   bool nesterov = true;              // SGD only
-  int warmup_epochs = 3;             // roboflow: lr_warmup_epochs 3 (LinearEpochLRWarmup)
+  std::string warmup_mode = "epoch"; // roboflow: LinearEpochLRWarmup ("epoch"); COCO: LinearBatchLRWarmup ("batch")
+  int warmup_epochs = 3;             // roboflow: lr_warmup_epochs 3
+  int warmup_steps = 1000;           // lr_warmup_steps 1000, inherited by the roboflow recipe: delays the cosine (optim.h)
   double warmup_initial_lr = 1e-6;   // SG warmup_initial_lr 1e-6
   double final_lr_ratio = 0.1;       // cosine_final_lr_ratio 0.1
   bool ema = true;                   // ema True, decay 0.9 (roboflow), threshold schedule
