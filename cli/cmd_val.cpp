@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -299,10 +300,43 @@ SgImage sg_image_in_network_space(const CocoDataset& gt, const std::vector<const
     (a->iscrowd ? img.crowd : img.targets).push_back(b);
   }
   for (const Detection& d : r.detections)
-    if (d.score > min_score && d.cls < num_classes) img.preds.push_back(to_net(d.x1, d.y1, d.x2, d.y2, d.cls, d.score));
+    if (d.score > min_score && d.cls >= 0 && d.cls < num_classes) img.preds.push_back(to_net(d.x1, d.y1, d.x2, d.y2, d.cls, d.score));
   img.clip_w = static_cast<float>(pp.input_w);
   img.clip_h = static_cast<float>(pp.input_h);
   return img;
+}
+
+// Model class -> dataset class. Same names in the same order: identity. The dataset's names all
+// among the model's (another order, or a subset, as a VOC folder's sorted names): matched by name,
+// which is what the user means. Otherwise by index, with a warning; -1 = a class the dataset lacks.
+std::vector<int> map_classes(const std::vector<std::string>& model, const std::vector<std::string>& data) {
+  std::vector<int> map(model.size(), -1);
+  for (size_t k = 0; k < model.size() && k < data.size(); ++k) map[k] = static_cast<int>(k);
+  if (model == data) return map;
+  std::map<std::string, int> index_in_data;
+  for (size_t k = 0; k < data.size(); ++k) index_in_data.emplace(data[k], static_cast<int>(k));
+  const bool by_name = std::all_of(data.begin(), data.end(), [&](const std::string& n) {
+    return std::find(model.begin(), model.end(), n) != model.end();
+  });
+  if (by_name && index_in_data.size() == data.size()) {
+    for (size_t k = 0; k < model.size(); ++k) {
+      auto it = index_in_data.find(model[k]);
+      map[k] = it == index_in_data.end() ? -1 : it->second;
+    }
+    std::cerr << "note: the dataset lists the model's classes in another order or a subset of them: "
+                 "detections are matched to the dataset's classes by name\n";
+    return map;
+  }
+  size_t first_diff = 0;
+  while (first_diff < model.size() && first_diff < data.size() && model[first_diff] == data[first_diff]) ++first_diff;
+  std::cerr << "warning: the model's classes (" << model.size() << ") are not the dataset's (" << data.size() << ")";
+  if (first_diff < model.size() && first_diff < data.size())
+    std::cerr << "; class " << first_diff << " is '" << model[first_diff] << "' in the model, '" << data[first_diff]
+              << "' in the dataset";
+  std::cerr << ": classes are compared by index";
+  if (model.size() > data.size()) std::cerr << ", and detections of classes >= " << data.size() << " are ignored";
+  std::cerr << "\n";
+  return map;
 }
 
 int val_model(const Args& args) {
@@ -322,9 +356,7 @@ int val_model(const Args& args) {
   Detector det = Detector::load(opt);
   std::cerr << det.describe() << "\n";
   const int num_classes = set.from_yolo ? static_cast<int>(set.yolo.names.size()) : set.gt.num_classes();
-  if (static_cast<int>(det.names().size()) != num_classes)
-    std::cerr << "warning: the model has " << det.names().size() << " classes, the dataset " << num_classes
-              << "; detections of classes >= " << num_classes << " are ignored\n";
+  const std::vector<int> cls_map = map_classes(det.names(), set.from_yolo ? set.yolo.names : set.gt.names());
 
   const size_t N = set.image_paths.size();
   std::vector<ImageResult> results(N);
@@ -352,6 +384,9 @@ int val_model(const Args& args) {
         index.push_back(i);
       }
       std::vector<ImageResult> out = det.predict(images, nms);
+      for (ImageResult& r : out)
+        for (Detection& d : r.detections)
+          d.cls = d.cls >= 0 && static_cast<size_t>(d.cls) < cls_map.size() ? cls_map[static_cast<size_t>(d.cls)] : -1;
       for (size_t j = 0; j < out.size(); ++j) {
         pre_ms += out[j].preprocess_ms, inf_ms += out[j].inference_ms, post_ms += out[j].postprocess_ms;
         results[index[j]] = std::move(out[j]);

@@ -11,8 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
+#include "format_convert.h"
 #include "shapes_dataset.h"
 #include "torch_test_util.h"
 #include "yolonas/checkpoint.h"
@@ -180,4 +182,56 @@ TEST(Train, RefusesBrokenDatasetNamingFileAndLine) {
   }
   c.strict = false;  // skip the bad rows with a warning and train
   EXPECT_NO_THROW(train(c));
+}
+
+namespace {
+// Rows of results.csv without the time column (epoch, losses, metrics, lr).
+std::vector<std::vector<double>> results_rows(const std::string& run_dir) {
+  std::ifstream in(run_dir + "/results.csv");
+  std::vector<std::vector<double>> rows;
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::vector<double> v;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) v.push_back(std::stod(cell));
+    v.pop_back();
+    rows.push_back(v);
+  }
+  return rows;
+}
+}  // namespace
+
+TEST(Train, CocoAndVocCopiesTrainLikeTheYoloDataset) {
+  // The same images and boxes as YOLO files, a COCO folder and a VOC folder: the same batches, so the
+  // same losses and validation metrics (up to the last bits of the labels: YOLO files hold 6 digits).
+  const std::string root = fresh_dir("formats");
+  const std::string yaml = write_shapes_dataset(root + "/yolo", 8, 4, 128, 11);
+  const std::vector<std::string> names = {"rectangle", "circle"};
+  for (const char* split : {"train", "val"}) {
+    const auto px = yolo_split_pixels(yaml, split);
+    write_coco_json(root + "/coco/annotations/instances_" + split + ".json", px, root + "/yolo/images/" + split, names);
+    write_voc_split(root + "/voc", split, px, names, std::string(split) + "_");
+  }
+  // VOC folders have no class order: a data.yaml gives the YOLO one (found names would be sorted).
+  std::ofstream(root + "/voc/data.yaml") << "train: ImageSets/Main/train.txt\nval: ImageSets/Main/val.txt\n"
+                                            "names: [rectangle, circle]\n";
+  // COCO image folders: coco/images/<split> (found from the json names).
+  fs::create_directory_symlink(root + "/yolo/images", root + "/coco/images");
+  std::vector<std::vector<std::vector<double>>> results;
+  for (const std::string& data : {yaml, root + "/coco", root + "/voc"}) {
+    TrainConfig c = tiny_config(data, root + "/runs");
+    c.epochs = 2;
+    c.max_batches = 2;
+    TrainResult r = train(c);
+    results.push_back(results_rows(r.run_dir));
+  }
+  ASSERT_EQ(results[0].size(), 2u);
+  for (size_t f = 1; f < 3; ++f) {
+    ASSERT_EQ(results[f].size(), 2u);
+    for (size_t e = 0; e < 2; ++e)
+      for (size_t k = 0; k < results[0][e].size(); ++k)
+        EXPECT_NEAR(results[f][e][k], results[0][e][k], 1e-4 * std::max(1.0, std::abs(results[0][e][k])))
+            << (f == 1 ? "coco" : "voc") << " epoch " << e << " column " << k;
+  }
 }
