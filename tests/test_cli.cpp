@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -195,4 +196,55 @@ TEST(CliErrors, BadInputsGiveClearMessagesAndNonZeroExit) {
     EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find("error"), std::string::npos) << r.output;
   }
+}
+
+TEST(Cli, ValMatchesClassesByNameWhenTheDatasetOrdersThemDifferently) {
+  // Ground truth = the tiny model's own detections (save_txt), once with the model's class order and
+  // once with the classes listed in reverse (labels renumbered to match): val scores both the same.
+  const std::string wd = work_dir("val_names");
+  const std::string img = tiny_dir() + "/image_src_grace_hopper.jpg";
+  auto r = run_cli("predict " + tiny_args() + " source=" + img + " conf=0.2 save_txt=true save=false", wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  DetectorOptions o;
+  o.model = tiny_dir() + "/tiny_arch.json";
+  o.weights = tiny_dir() + "/tiny_det.pth";
+  const std::vector<std::string> names = Detector::load(o).names();
+  const int nc = static_cast<int>(names.size());
+  ASSERT_GE(nc, 2);
+  std::vector<std::string> rows;
+  {
+    std::ifstream in(fs::path(wd) / "runs/detect/predict/labels/image_src_grace_hopper.txt");
+    for (std::string l; std::getline(in, l);) rows.push_back(l);
+  }
+  ASSERT_FALSE(rows.empty());
+  auto write_set = [&](const std::string& dir, bool reversed) {
+    fs::create_directories(dir + "/images/val");
+    fs::create_directories(dir + "/labels/val");
+    fs::copy_file(img, dir + "/images/val/a.jpg");
+    std::ofstream lab(dir + "/labels/val/a.txt");
+    for (const std::string& row : rows) {
+      std::istringstream in(row);
+      int cls;
+      double cx, cy, w, h;
+      in >> cls >> cx >> cy >> w >> h;
+      lab << (reversed ? nc - 1 - cls : cls) << " " << cx << " " << cy << " " << w << " " << h << "\n";
+    }
+    std::ofstream y(dir + "/data.yaml");
+    y << "val: images/val\nnames: [";
+    for (int k = 0; k < nc; ++k) y << (k ? ", " : "") << '"' << names[static_cast<size_t>(reversed ? nc - 1 - k : k)] << '"';
+    y << "]\n";
+  };
+  write_set(wd + "/same", false);
+  write_set(wd + "/reversed", true);
+  double ap[2];
+  for (int v = 0; v < 2; ++v) {
+    const std::string name = v ? "reversed" : "same";
+    r = run_cli("val " + tiny_args() + " data=" + wd + "/" + name + "/data.yaml name=" + name + " plots=false", wd);
+    ASSERT_EQ(r.code, 0) << r.output;
+    EXPECT_EQ(r.output.find("matched to the dataset's classes by name") != std::string::npos, v == 1) << r.output;
+    auto m = nlohmann::json::parse(std::ifstream(fs::path(wd) / "runs/detect" / name / "metrics.json"));
+    ap[v] = m["coco"]["AP50"].get<double>();
+  }
+  EXPECT_GT(ap[0], 0.9);  // its own detections
+  EXPECT_DOUBLE_EQ(ap[1], ap[0]);
 }
