@@ -394,6 +394,30 @@ DataYaml voc_folder(const fs::path& dir) {
   return data;
 }
 
+// Roboflow's "COCO JSON" export: train/, valid/, test/ each with _annotations.coco.json beside the images.
+bool is_roboflow_coco(const fs::path& dir) {
+  for (const char* sub : {"train", "valid", "val", "test"})
+    if (fs::is_regular_file(dir / sub / "_annotations.coco.json")) return true;
+  return false;
+}
+
+DataYaml roboflow_coco_folder(const fs::path& dir) {
+  DataYaml data;
+  data.yaml_path = dir.string();
+  data.root = dir.string();
+  data.format = DataFormat::Coco;
+  for (const char* sub : {"train", "valid", "val", "test"}) {
+    const fs::path json = dir / sub / "_annotations.coco.json";
+    if (!fs::is_regular_file(json)) continue;
+    const std::string split = std::string(sub) == "valid" ? "val" : sub;
+    if (data.splits.count(split))
+      throw Error(dir.string() + ": both valid/ and val/ hold a COCO json: write a data.yaml naming the one to use");
+    data.splits[split] = {json.string()};
+    data.image_dirs[split] = (dir / sub).string();
+  }
+  return data;
+}
+
 DataYaml coco_folder(const fs::path& dir) {
   DataYaml data;
   data.yaml_path = dir.string();
@@ -451,9 +475,10 @@ DataYaml open_dataset(const std::string& arg) {
       for (const auto& e : fs::directory_iterator(p)) devkit = devkit || (e.is_directory() && is_voc_root(e.path()));
     if (is_voc_root(p) || devkit) data = voc_folder(p);
     else if (fs::is_directory(p / "annotations")) data = coco_folder(p);
+    else if (is_roboflow_coco(p)) data = roboflow_coco_folder(p);
     else
-      throw Error(arg + ": not a dataset folder: expected data.yaml (YOLO), annotations/instances_*.json (COCO) or "
-                        "ImageSets/Main + Annotations + JPEGImages (Pascal VOC)");
+      throw Error(arg + ": not a dataset folder: expected data.yaml (YOLO), annotations/instances_*.json or "
+                        "train/_annotations.coco.json (COCO), or ImageSets/Main + Annotations + JPEGImages (Pascal VOC)");
     resolve_dataset_names(data);
     return data;
   }

@@ -176,6 +176,18 @@ TEST(DataFormats, CocoFolderIsRecognized) {
   write_coco_json(t.str("annotations/instances_train2014.json"), {}, t.str("images"), names);
   EXPECT_NE(error_of([&] { open_dataset(t.root.string()); }).find("two COCO json files for the 'train' split"),
             std::string::npos);
+  // Roboflow's COCO export: <split>/_annotations.coco.json beside the images, "valid" = val.
+  write_image(t.root / "rf/train/x.jpg", 40, 30);
+  write_image(t.root / "rf/valid/y.jpg", 40, 30);
+  write_coco_json(t.str("rf/train/_annotations.coco.json"), {{t.str("rf/train/x.jpg"), 40, 30, {{0, 1, 1, 9, 9}}}},
+                  t.str("rf/train"), names, 0);
+  write_coco_json(t.str("rf/valid/_annotations.coco.json"), {{t.str("rf/valid/y.jpg"), 40, 30, {}}}, t.str("rf/valid"),
+                  names, 0);
+  const DataYaml rf = open_dataset(t.str("rf"));
+  EXPECT_EQ(rf.format, DataFormat::Coco);
+  EXPECT_EQ(rf.names, names);
+  EXPECT_EQ(load_split(rf, "val").samples.at(0).image, t.str("rf/valid/y.jpg"));
+  EXPECT_EQ(load_split(rf, "train").samples.at(0).labels.size(), 1u);
   // Neither layout.
   fs::create_directories(t.root / "empty");
   EXPECT_NE(error_of([&] { open_dataset(t.str("empty")); }).find("not a dataset folder"), std::string::npos);
