@@ -306,34 +306,41 @@ SgImage sg_image_in_network_space(const CocoDataset& gt, const std::vector<const
   return img;
 }
 
-// Model class -> dataset class. Same names in the same order: identity. The dataset's names all
-// among the model's (another order, or a subset, as a VOC folder's sorted names): matched by name,
-// which is what the user means. Otherwise by index, with a warning; -1 = a class the dataset lacks.
+// Model class -> dataset class (-1: a class the dataset lacks). Same names in the same order:
+// identity. Otherwise, when some names are shared, classes are matched by name (a VOC folder's
+// sorted names, a dataset with a subset or a superset of the model's classes): a model class the
+// dataset lacks is ignored and a dataset class the model lacks scores 0, which is what these numbers
+// mean. No shared name (renamed or numbered classes): by index, with a warning.
 std::vector<int> map_classes(const std::vector<std::string>& model, const std::vector<std::string>& data) {
   std::vector<int> map(model.size(), -1);
   for (size_t k = 0; k < model.size() && k < data.size(); ++k) map[k] = static_cast<int>(k);
   if (model == data) return map;
   std::map<std::string, int> index_in_data;
   for (size_t k = 0; k < data.size(); ++k) index_in_data.emplace(data[k], static_cast<int>(k));
-  const bool by_name = std::all_of(data.begin(), data.end(), [&](const std::string& n) {
-    return std::find(model.begin(), model.end(), n) != model.end();
-  });
-  if (by_name && index_in_data.size() == data.size()) {
-    for (size_t k = 0; k < model.size(); ++k) {
-      auto it = index_in_data.find(model[k]);
-      map[k] = it == index_in_data.end() ? -1 : it->second;
-    }
-    std::cerr << "note: the dataset lists the model's classes in another order or a subset of them: "
-                 "detections are matched to the dataset's classes by name\n";
-    return map;
+  std::vector<int> by_name(model.size(), -1);
+  int shared = 0;
+  for (size_t k = 0; k < model.size(); ++k) {
+    auto it = index_in_data.find(model[k]);
+    if (it != index_in_data.end()) by_name[k] = it->second, ++shared;
   }
-  size_t first_diff = 0;
-  while (first_diff < model.size() && first_diff < data.size() && model[first_diff] == data[first_diff]) ++first_diff;
-  std::cerr << "warning: the model's classes (" << model.size() << ") are not the dataset's (" << data.size() << ")";
-  if (first_diff < model.size() && first_diff < data.size())
-    std::cerr << "; class " << first_diff << " is '" << model[first_diff] << "' in the model, '" << data[first_diff]
-              << "' in the dataset";
-  std::cerr << ": classes are compared by index";
+  if (shared > 0 && index_in_data.size() == data.size()) {
+    std::vector<std::string> missing;
+    for (const std::string& n : data)
+      if (std::find(model.begin(), model.end(), n) == model.end()) missing.push_back(n);
+    std::cerr << "note: the model's classes are not the dataset's in the same order: detections are matched to the "
+                 "dataset's classes by name ("
+              << shared << " shared)";
+    if (!missing.empty()) {
+      std::cerr << "; the model has no class";
+      for (size_t i = 0; i < missing.size() && i < 8; ++i) std::cerr << (i ? ", '" : " '") << missing[i] << "'";
+      if (missing.size() > 8) std::cerr << ", ...";
+      std::cerr << " (these score 0)";
+    }
+    std::cerr << "\n";
+    return by_name;
+  }
+  std::cerr << "warning: the model's classes (" << model.size() << ") share no name with the dataset's ("
+            << data.size() << "): classes are compared by index";
   if (model.size() > data.size()) std::cerr << ", and detections of classes >= " << data.size() << " are ignored";
   std::cerr << "\n";
   return map;

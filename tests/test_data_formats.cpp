@@ -402,3 +402,25 @@ TEST(DataFormats, ValidationBatchesCarryCrowdBoxes) {
   EXPECT_NEAR(b.crowd[4], 32.0, 1e-4);
   EXPECT_NEAR(b.crowd[5], 16.0, 1e-4);
 }
+
+TEST(DataFormats, LabelmeVocExportReadsCleanly) {
+  // Real files written by labelme's labelme2voc.py (Debian package labelme-examples, installed by
+  // scripts/setup.sh): self-closing empty elements, decimal corners, no ImageSets.
+  const std::string voc = "/usr/share/doc/labelme-examples/examples/bbox_detection/data_dataset_voc";
+  if (!fs::exists(voc + "/Annotations/2011_000003.xml")) GTEST_SKIP() << "labelme-examples is not installed";
+  TempRoot t("labelme");
+  write_text(t.root / "data.yaml", "path: " + voc + "\nformat: voc\ntrain: JPEGImages\nval: JPEGImages\n");
+  const DataYaml d = open_dataset(t.str("data.yaml"));
+  EXPECT_EQ(d.names, voc_class_names());  // every name found is a VOC class
+  const DataReport r = check_dataset(d, {"val"});
+  EXPECT_TRUE(r.problems.empty()) << r.details();
+  ASSERT_EQ(r.splits.size(), 1u);
+  EXPECT_EQ(r.splits[0].images, 3);
+  EXPECT_EQ(r.splits[0].boxes, 9);
+  const YoloSplit s = load_split(d, "val");
+  // 2011_000003.xml: person 191.0..313.0 x 107.369..329.369 in a 500x338 image (1-based corners).
+  ASSERT_EQ(s.samples[0].labels.size(), 2u);
+  EXPECT_EQ(s.samples[0].labels[0].cls, 14);
+  EXPECT_NEAR(s.samples[0].labels[0].w, 122.0 / 500, 1e-12);
+  EXPECT_NEAR(s.samples[0].labels[0].cx, (190.0 + 312.0) / 2 / 500, 1e-12);
+}
