@@ -64,8 +64,10 @@ PrfCurves compute_prf_curves(const CocoEvalResult& res, int points) {
       rec[i] = tp / (m.num_gt + kEps);
       prec[i] = tp / (tp + fp);
     }
+    // A class with ground truth and no detection has P = R = F1 = 0 everywhere (Ultralytics' ap_per_class
+    // skips it, leaving zeros); interpolating an empty curve would give precision 1.
     std::vector<double> pk(c.conf.size()), rk(c.conf.size()), fk(c.conf.size());
-    for (size_t g = 0; g < c.conf.size(); ++g) {
+    for (size_t g = 0; g < c.conf.size() && n > 0; ++g) {
       rk[g] = interp(-c.conf[g], xp, rec, 0.0);
       pk[g] = interp(-c.conf[g], xp, prec, 1.0);
       fk[g] = 2 * pk[g] * rk[g] / (pk[g] + rk[g] + kEps);

@@ -568,6 +568,15 @@ TEST(EvalPlots, CurvesTableAndConfusionMatrix) {
   // The class-mean F1 peaks where category 2 is found and category 1's precision is still high.
   EXPECT_GT(c.best_conf, 0.3);
   EXPECT_LE(c.best_conf, 0.8);
+  // A class with ground truth but no detection scores P = R = 0, not a precision of 1.
+  {
+    const CocoDataset gt3 = make_gt({1}, {1, 2}, {{1, 1, 0, 0, 100, 100}, {1, 2, 0, 200, 100, 100}});
+    const PrfCurves c3 = compute_prf_curves(evaluate_coco(gt3, {det(1, 1, 0, 0, 100, 100, 0.9)}), 101);
+    ASSERT_EQ(c3.classes, (std::vector<int>{0, 1}));
+    EXPECT_EQ(c3.best_p[1], 0.0);
+    EXPECT_EQ(c3.best_r[1], 0.0);
+    EXPECT_NEAR(c3.mean_p, 0.5, 1e-9);
+  }
   const std::string table = format_class_table(r, c, 1);
   EXPECT_NE(table.find("mAP50-95"), std::string::npos);
   EXPECT_NE(table.find("cat2"), std::string::npos);
