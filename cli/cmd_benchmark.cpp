@@ -107,7 +107,7 @@ int benchmark_training(const Args& args) {
 
 int cmd_benchmark(const Args& args) {
   args.check_known({"model", "weights", "imgsz", "batches", "threads", "iters", "warmup", "fuse", "project", "name",
-                    "exist_ok", "ema", "train", "data", "batch", "workers"});
+                    "exist_ok", "ema", "train", "data", "batch", "workers", "device"});
   if (args.boolean("train", false)) return benchmark_training(args);
   DetectorOptions o;
   o.model = args.str("model", "yolo_nas_s");
@@ -124,6 +124,12 @@ int cmd_benchmark(const Args& args) {
   if (threads.empty()) threads = {1, 2};
   const auto fuses = split_list(args.str("fuse", "none,partial,full"));
   for (const auto& f : fuses) parse_fuse_mode(f);
+  const torch::Device device = parse_device(args.str("device", "cpu"));
+  // On a GPU the timing waits for the kernels; the CPU thread count is then irrelevant.
+  auto sync = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+  };
+  if (device.is_cuda() && !args.has("threads")) threads = {0};
 
   const std::string out_dir =
       make_run_dir(args.str("project", "runs/detect"), args.str("name", "benchmark"), args.boolean("exist_ok", false));
@@ -136,15 +142,18 @@ int cmd_benchmark(const Args& args) {
     LoadedModel lm = load_model(o);
     model_name = lm.meta.model_name;
     fuse_for_inference(lm.model, fuse);
+    lm.model->to(device);
     for (int b : batches) {
-      torch::Tensor x = torch::rand({b, 3, imgsz, imgsz});
+      torch::Tensor x = torch::rand({b, 3, imgsz, imgsz}).to(device);
       for (int t : threads) {
-        at::set_num_threads(t);
+        if (t > 0) at::set_num_threads(t);
         c10::InferenceMode guard;
         std::vector<double> times;
         for (int i = 0; i < warmup + iters; ++i) {
+          sync();
           const auto t0 = std::chrono::steady_clock::now();
           auto out = lm.model->forward_decoded(x);
+          sync();
           const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
           if (i >= warmup) times.push_back(ms);
         }

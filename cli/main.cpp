@@ -18,6 +18,7 @@ modes:
               conf=0.25 iou=0.7 imgsz=640 max_det=300 classes=0,2 agnostic=false batch=1 fuse=full
               save=true save_txt=false save_conf=false save_json=false show=false
               project=runs/detect name=predict exist_ok=false threads=0 ema=true random_init=false
+              device=cpu|cuda|cuda:N|N (predict, val, train, benchmark; a GPU needs a CUDA LibTorch build)
               (no model= and no weights=: the built-in default model, models/yolonas_default.pth)
   val         COCO mAP of a model on a dataset, or of an existing predictions file
               model=... weights=... data=data.yaml|DIR|instances.json split=val conf=0.001 iou=0.7

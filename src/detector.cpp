@@ -11,6 +11,7 @@ struct Detector::Impl {
   LoadedModel lm;
   std::string fuse;
   int threads = 1;
+  torch::Device device{torch::kCPU};
 };
 
 Detector::Detector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -20,10 +21,12 @@ Detector::~Detector() = default;
 
 Detector Detector::load(const DetectorOptions& options) {
   auto impl = std::make_unique<Impl>();
+  impl->device = parse_device(options.device);  // first: a bad device= fails before the weights load
   impl->threads = set_threads(options.threads);
   impl->lm = load_model(options);
   impl->fuse = options.fuse;
   fuse_for_inference(impl->lm.model, options.fuse);
+  impl->lm.model->to(impl->device);
   return Detector(std::move(impl));
 }
 
@@ -35,7 +38,8 @@ std::string Detector::describe() const {
   const auto& m = impl_->lm.meta;
   return m.model_name + " (" + std::to_string(m.arch.num_classes) + " classes, " +
          std::to_string(m.preprocessing.input_h) + "x" + std::to_string(m.preprocessing.input_w) + ", fuse=" +
-         impl_->fuse + ", " + std::to_string(impl_->threads) + " threads) from " + impl_->lm.source;
+         impl_->fuse + ", " + (impl_->device.is_cpu() ? std::to_string(impl_->threads) + " threads" : impl_->device.str()) +
+         ") from " + impl_->lm.source;
 }
 
 ImageResult Detector::predict(const cv::Mat& bgr, const NmsParams& nms) {
@@ -59,9 +63,9 @@ std::vector<ImageResult> Detector::predict(const std::vector<cv::Mat>& images, c
   torch::Tensor boxes, scores;
   {
     c10::InferenceMode guard;
-    std::tie(boxes, scores) = impl_->lm.model->forward_decoded(input);
-    boxes = boxes.contiguous();
-    scores = scores.contiguous();
+    std::tie(boxes, scores) = impl_->lm.model->forward_decoded(input.to(impl_->device));
+    boxes = boxes.cpu().contiguous();  // .cpu() waits for a GPU: the timing below is complete
+    scores = scores.cpu().contiguous();
   }
   const auto t2 = clock::now();
 

@@ -323,7 +323,7 @@ static LevelOutputs run_levels(NDFLHeadsImpl& h, const std::vector<torch::Tensor
     if (keep_raw) o.reg_raw.push_back(reg.flatten(2).permute({0, 2, 1}));
     // SG HEAD: softmax over the bins, then (p * proj).sum(1); sides (l,t,r,b).
     auto r = reg.reshape({b, 4, R, hw}).permute({0, 2, 3, 1});
-    o.dist.push_back((torch::softmax(r, 1) * h.proj.to(r.dtype())).sum(1));
+    o.dist.push_back((torch::softmax(r, 1) * h.proj.to(r.options())).sum(1));
     o.cls.push_back(cls.reshape({b, -1, hw}));
     // NDFLHeads._generate_anchors: (x + 0.5, y + 0.5) in grid units, row-major.
     auto sx = torch::arange(ww, torch::kFloat32) + 0.5;
@@ -333,8 +333,8 @@ static LevelOutputs run_levels(NDFLHeadsImpl& h, const std::vector<torch::Tensor
     strd.push_back(torch::full({hw, 1}, static_cast<float>(h.strides[i])));
     o.hw.push_back(hw);
   }
-  o.anchor_points_grid = torch::cat(pts, 0).to(feats[0].dtype());
-  o.stride_tensor = torch::cat(strd, 0).to(feats[0].dtype());
+  o.anchor_points_grid = torch::cat(pts, 0).to(feats[0].options());
+  o.stride_tensor = torch::cat(strd, 0).to(feats[0].options());
   return o;
 }
 

@@ -1,5 +1,6 @@
 #include "yolonas/model_loader.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -162,6 +163,30 @@ void fuse_for_inference(YoloNAS& model, const std::string& fuse) {
   const FuseMode mode = parse_fuse_mode(fuse);
   fuse_qarepvgg(model, mode);
   if (mode == FuseMode::kFull) fold_conv_bn(model);
+}
+
+torch::Device parse_device(const std::string& spec_in) {
+  std::string spec;
+  for (char c : spec_in)
+    if (c != ' ') spec += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (spec.empty() || spec == "cpu") return torch::Device(torch::kCPU);
+  if (spec.find(',') != std::string::npos)
+    throw Error("device=" + spec_in + ": several GPUs are not supported; pick one (device=0)");
+  std::string index = spec;
+  if (spec == "cuda" || spec == "gpu") index = "0";
+  else if (spec.rfind("cuda:", 0) == 0) index = spec.substr(5);
+  char* end = nullptr;
+  const long gpu = std::strtol(index.c_str(), &end, 10);
+  if (index.empty() || *end != '\0' || gpu < 0)
+    throw Error("device=" + spec_in + ": expected cpu, cuda, cuda:N or a GPU index N");
+  if (!torch::cuda::is_available())
+    throw Error("device=" + spec_in + ": no CUDA device is available (this LibTorch build is CPU-only, or no GPU is "
+                "visible); use device=cpu, or build yolonas against a CUDA LibTorch");
+  const long count = static_cast<long>(torch::cuda::device_count());
+  if (gpu >= count)
+    throw Error("device=" + spec_in + ": GPU " + std::to_string(gpu) + " does not exist (" + std::to_string(count) +
+                " visible)");
+  return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(gpu));
 }
 
 }  // namespace yolonas

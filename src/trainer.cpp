@@ -45,7 +45,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, model, weight
                                                 warmup_steps,
                                                 warmup_initial_lr, final_lr_ratio, ema, ema_decay, clip_grad,
                                                 accumulate, freeze_backbone, workers, seed, threads, rgb, cache_ram,
-                                                strict, val_period, max_batches, plots, project, name, exist_ok,
+                                                strict, val_period, max_batches, plots, project, name, exist_ok, device,
                                                 resume, augment)
 
 // ---- config -----------------------------------------------------------------------------------
@@ -117,10 +117,11 @@ std::string bytes_of_optimizer(torch::optim::Optimizer& opt) {
   return out;
 }
 
-void load_optimizer_bytes(torch::optim::Optimizer& opt, const torch::Tensor& t) {
+// The optimizer's state tensors are created on `device` (the parameters' device).
+void load_optimizer_bytes(torch::optim::Optimizer& opt, const torch::Tensor& t, torch::Device device) {
   torch::serialize::InputArchive ar;
   auto c = t.contiguous();
-  ar.load_from(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()));
+  ar.load_from(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()), device);
   opt.load(ar);
 }
 
@@ -183,6 +184,7 @@ class Trainer {
   std::unique_ptr<PPYoloELoss> loss;
   std::unique_ptr<DataLoader> train_loader, val_loader;
   LrSchedule sched;
+  torch::Device device{torch::kCPU};
   int epoch = 0, start_epoch = 0;
   long step_in_epoch = 0;
   int64_t global_step = 0;
@@ -227,6 +229,7 @@ struct ValidationHook : TrainHook {
     load_state_dict(*vm, t.ema ? t.ema->state() : state_dict(*t.model), "validation weights");
     vm->eval();
     fuse_for_inference(vm, "full");
+    vm->to(t.device);
     std::vector<SgImage> images;
     t.val_loader->start_epoch(0);
     Batch b;
@@ -237,9 +240,9 @@ struct ValidationHook : TrainHook {
       torch::Tensor boxes, scores;
       {
         c10::InferenceMode g;
-        std::tie(boxes, scores) = vm->forward_decoded(x);
-        boxes = boxes.contiguous();
-        scores = scores.contiguous();
+        std::tie(boxes, scores) = vm->forward_decoded(x.to(t.device));
+        boxes = boxes.cpu().contiguous();
+        scores = scores.cpu().contiguous();
       }
       const int A = static_cast<int>(boxes.size(1)), C = static_cast<int>(scores.size(2));
       const size_t first = images.size();
@@ -401,7 +404,7 @@ void Trainer::resume_from(const Checkpoint& ck, const std::string& path) {
     if (!ck.ema_weights) throw Error(path + ": has no ema_net but ema=true");
     ema->load(*ck.ema_weights, ts.at("ema_updates").get<int64_t>());
   }
-  load_optimizer_bytes(*opt, ck.optimizer_bytes);
+  load_optimizer_bytes(*opt, ck.optimizer_bytes, device);
   start_epoch = ts.at("epoch").get<int>();
   global_step = ts.at("global_step").get<int64_t>();
   best_fitness = ts.at("best_fitness").get<double>();
@@ -410,6 +413,7 @@ void Trainer::resume_from(const Checkpoint& ck, const std::string& path) {
 }
 
 void Trainer::setup() {
+  device = parse_device(cfg.device);
   // Resume: train() has resolved cfg.resume to the checkpoint and restored the config from it.
   const bool resuming = resume_ck_.has_value();
   run_dir = resuming ? fs::path(cfg.resume).parent_path().parent_path().string()
@@ -437,6 +441,7 @@ void Trainer::setup() {
   build_model(data.names);
   if (cfg.freeze_backbone)
     for (auto& p : model->backbone->parameters()) p.set_requires_grad(false);
+  model->to(device);  // before the optimizer and the EMA take references / copies
 
   LoaderConfig lc;
   lc.height = lc.width = cfg.imgsz;
@@ -503,7 +508,7 @@ void Trainer::train_one_epoch(std::vector<std::unique_ptr<TrainHook>>& hooks) {
       for (auto& h : hooks) h->before_step(*this);
     auto x = torch::from_blob(b.images.data(), {b.batch_size, 3, b.height, b.width}, torch::kFloat32);
     auto targets = torch::from_blob(b.targets.data(), {static_cast<int64_t>(b.num_targets()), 6}, torch::kFloat32);
-    LossResult lr_ = (*loss)(model->forward(x), targets);
+    LossResult lr_ = (*loss)(model->forward(x.to(device)), targets.to(device));
     if (!std::isfinite(lr_.loss.item<double>()))
       throw Error("training diverged (loss is not finite) at epoch " + std::to_string(epoch + 1) + ", batch " +
                   std::to_string(i) + "; try a lower lr0");
@@ -581,6 +586,7 @@ TrainResult train(const TrainConfig& user_config) {
       throw Error(path + ": unreadable training state: " + e.what());
     }
     config.resume = path;
+    if (!user_config.device.empty()) config.device = user_config.device;  // e.g. resume a GPU run on the CPU
   }
   if (config.epochs <= 0 || config.batch <= 0 || config.accumulate <= 0)
     throw Error("epochs, batch and accumulate must be positive");

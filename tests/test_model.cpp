@@ -9,6 +9,7 @@
 #include "yolonas/error.h"
 #include "yolonas/fusion.h"
 #include "yolonas/model.h"
+#include "yolonas/model_loader.h"
 #include "yolonas/state_dict.h"
 
 using namespace yolonas;
@@ -236,5 +237,46 @@ TEST(SParityIntermediates, Batch2x320StageByStage) {
     auto [reg, cls] = heads[i]->forward(p[i]);
     EXPECT_LT(rel_err(reg, load_tensor(id + "head" + std::to_string(i + 1) + "_reg_pred.npy")), 2e-5) << i;
     EXPECT_LT(rel_err(cls, load_tensor(id + "head" + std::to_string(i + 1) + "_cls_pred.npy")), 2e-5) << i;
+  }
+}
+
+// Tensors the forward creates (anchor points, strides, the DFL projection) follow the input's
+// options: a float64 model gives the float32 result (a GPU model takes the same path with its device).
+TEST(ModelLayout, ForwardFollowsTheInputsDtypeAndDevice) {
+  torch::manual_seed(3);
+  YoloNAS m(tiny_arch());
+  m->eval();
+  const torch::Tensor x = torch::rand({1, 3, 64, 96});
+  torch::NoGradGuard ng;
+  auto [b32, s32] = m->forward_decoded(x);
+  m->to(torch::kFloat64);
+  auto [b64, s64] = m->forward_decoded(x.to(torch::kFloat64));
+  EXPECT_EQ(b64.scalar_type(), torch::kFloat64);
+  EXPECT_TRUE(torch::allclose(b64.to(torch::kFloat32), b32, 1e-4, 1e-3));
+  EXPECT_TRUE(torch::allclose(s64.to(torch::kFloat32), s32, 1e-4, 1e-5));
+}
+
+TEST(Device, ParseDeviceAcceptsUltralyticsSpellingsAndRefusesClearly) {
+  EXPECT_TRUE(parse_device("").is_cpu());
+  EXPECT_TRUE(parse_device("cpu").is_cpu());
+  EXPECT_TRUE(parse_device("CPU").is_cpu());
+  auto error_of = [](const std::string& s) {
+    try {
+      parse_device(s);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of("0,1").find("several GPUs are not supported"), std::string::npos);
+  EXPECT_NE(error_of("cuda:x").find("expected cpu, cuda, cuda:N"), std::string::npos);
+  EXPECT_NE(error_of("tpu").find("expected cpu, cuda, cuda:N"), std::string::npos);
+  if (torch::cuda::is_available()) {
+    EXPECT_TRUE(parse_device("0").is_cuda());
+    EXPECT_EQ(parse_device("cuda:0").index(), 0);
+    EXPECT_NE(error_of("99").find("does not exist"), std::string::npos);
+  } else {
+    EXPECT_NE(error_of("cuda").find("no CUDA device is available"), std::string::npos);
+    EXPECT_NE(error_of("0").find("use device=cpu"), std::string::npos);
   }
 }

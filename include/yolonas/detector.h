@@ -26,6 +26,7 @@ struct DetectorOptions {
   std::string fuse = "full";         // "none" | "partial" (SG predict) | "full" (+ Conv/BN folding, fastest)
   int imgsz = 0;                     // square network input; 0 = checkpoint's / 640
   int threads = 0;                   // 0 = all cores
+  std::string device = "cpu";        // cpu | cuda | cuda:N | N (a CUDA LibTorch build is needed for a GPU)
   int num_classes = 0;               // only for random_init / arch files without a checkpoint; 0 = arch's
 };
 

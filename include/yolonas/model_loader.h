@@ -27,6 +27,11 @@ void fuse_for_inference(YoloNAS& model, const std::string& fuse);
 // Sets LibTorch's intra-op threads (0 = all cores); returns the number in effect.
 int set_threads(int threads);
 
+// device= as Ultralytics takes it: "" or "cpu"; "cuda" / "gpu" (GPU 0); "cuda:N" or "N" (GPU N).
+// Throws naming the value when it is malformed, names several GPUs ("0,1": one GPU only), or asks for
+// a GPU that this LibTorch build or machine does not have.
+torch::Device parse_device(const std::string& spec);
+
 // Text of the error given when a built-in model is requested without weights.
 std::string missing_weights_message(const std::string& model);
 

@@ -36,6 +36,9 @@ struct TrainConfig {
   int workers = 1;                   // loader threads: 1 leaves the cores to the model (2 cores: 98% vs 86% of raw speed at 640)
   uint64_t seed = 42;                // SG recipes: seed 42
   int threads = 0;                   // 0 = all cores
+  // cpu | cuda | cuda:N | N (a CUDA LibTorch build is needed for a GPU); "" = cpu, or when resuming the
+  // device the run was started on.
+  std::string device;
   bool rgb = true;                   // feed RGB like the pretrained COCO weights and predict (see README)
   bool cache_ram = false;
   bool strict = true;                // refuse a dataset with errors; false = skip bad rows with a warning
