@@ -11,7 +11,7 @@ int cmd_train(const Args& args) {
   args.check_known({"data", "model", "weights", "preset", "epochs", "batch", "imgsz", "optimizer", "lr0",
                     "weight_decay", "momentum", "nesterov", "warmup_epochs", "warmup_steps", "warmup_mode", "warmup_initial_lr", "final_lr_ratio",
                     "ema", "ema_decay", "clip_grad", "accumulate", "freeze", "workers", "seed", "threads", "rgb",
-                    "cache", "strict", "val_period", "max_batches", "plots", "project", "name", "exist_ok", "resume", "device",
+                    "cache", "strict", "val_period", "max_batches", "plots", "project", "name", "exist_ok", "resume", "device", "match_names",
                     "mosaic", "mixup", "hsv", "fliplr", "degrees", "translate", "scale", "shear", "augment"});
   TrainConfig c;
   c.apply_preset(args.str("preset", "finetune"));
@@ -44,6 +44,7 @@ int cmd_train(const Args& args) {
   c.workers = args.integer("workers", c.workers);
   c.seed = static_cast<uint64_t>(args.integer("seed", static_cast<int>(c.seed)));
   c.threads = args.integer("threads", c.threads);
+  c.match_names = args.boolean("match_names", c.match_names);
   c.device = args.str("device", "");
   c.rgb = args.boolean("rgb", c.rgb);
   const std::string cache = args.str("cache", "false");

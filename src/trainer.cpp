@@ -2,6 +2,7 @@
 
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include "yolonas/check_data.h"
 #include "yolonas/checkpoint.h"
 #include "yolonas/coco_eval.h"
+#include "yolonas/coco_names.h"
 #include "yolonas/dataset.h"
 #include "yolonas/error.h"
 #include "yolonas/fusion.h"
@@ -46,6 +48,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, model, weight
                                                 warmup_initial_lr, final_lr_ratio, ema, ema_decay, clip_grad,
                                                 accumulate, freeze_backbone, workers, seed, threads, rgb, cache_ram,
                                                 strict, val_period, max_batches, plots, project, name, exist_ok, device,
+                                                match_names,
                                                 resume, augment)
 
 // ---- config -----------------------------------------------------------------------------------
@@ -347,21 +350,48 @@ void Trainer::build_model(const std::vector<std::string>& names) {
   arch.num_classes = nc;
   model = YoloNAS(arch);
   if (ck) {
+    // The checkpoint's class names: its metadata, or COCO's for SG's 80-class weights.
+    std::vector<std::string> ck_names;
+    if (ck->meta_json) ck_names = ModelMeta::from_json(*ck->meta_json, cfg.weights).names;
+    else if (ck_classes == 80) ck_names = coco80_names();
+    // Old class feeding each new class when names are matched (-1: a new class).
+    std::vector<int> from(static_cast<size_t>(nc), -1);
+    int shared = 0;
+    if (cfg.match_names && static_cast<int>(ck_names.size()) == ck_classes && ck_names != names)
+      for (int k = 0; k < nc; ++k) {
+        auto it = std::find(ck_names.begin(), ck_names.end(), names[static_cast<size_t>(k)]);
+        if (it != ck_names.end()) from[static_cast<size_t>(k)] = static_cast<int>(it - ck_names.begin()), ++shared;
+      }
     std::vector<std::string> reinit;
-    if (ck_classes != nc)
+    if (ck_classes != nc || shared > 0)
       for (const char* h : {"head1", "head2", "head3"})
         for (const char* p : {"weight", "bias"}) reinit.push_back(std::string("heads.") + h + ".cls_pred." + p);
     load_state_dict(*model, ck->weights, cfg.weights, reinit);
     if (!reinit.empty()) {
-      // SG replace_num_classes_with_random_weights: new cls_pred ~ N(mean, std) of the old tensors.
+      // SG replace_num_classes_with_random_weights: new cls_pred ~ N(mean, std) of the old tensors;
+      // then classes found by name in the checkpoint take their old rows back.
       torch::NoGradGuard ng;
       for (const auto& key : reinit) {
         torch::Tensor old = find_key(ck->weights, key).to(torch::kFloat32);
-        for (auto& kv : state_dict(*model))
-          if (kv.first == key) kv.second.normal_(old.mean().item<double>(), old.std().item<double>());
+        for (auto& kv : state_dict(*model)) {
+          if (kv.first != key) continue;
+          kv.second.normal_(old.mean().item<double>(), old.std().item<double>());
+          for (int k = 0; k < nc; ++k)
+            if (from[static_cast<size_t>(k)] >= 0) kv.second[k].copy_(old[from[static_cast<size_t>(k)]]);
+        }
       }
-      std::printf("fine-tuning: %d-class checkpoint -> %d classes; class outputs (cls_pred) re-initialized\n",
-                  ck_classes, nc);
+      if (shared > 0) {
+        std::string kept, fresh;
+        for (int k = 0; k < nc; ++k) {
+          std::string& list = from[static_cast<size_t>(k)] >= 0 ? kept : fresh;
+          list += (list.empty() ? "" : ", ") + names[static_cast<size_t>(k)];
+        }
+        std::printf("fine-tuning: %d of %d classes keep their pretrained outputs, matched by name (%s)%s%s\n", shared,
+                    nc, kept.c_str(), fresh.empty() ? "" : "; new, re-initialized: ", fresh.c_str());
+      } else {
+        std::printf("fine-tuning: %d-class checkpoint -> %d classes; class outputs (cls_pred) re-initialized\n",
+                    ck_classes, nc);
+      }
     }
   }
   meta.arch = arch;

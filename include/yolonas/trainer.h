@@ -33,6 +33,10 @@ struct TrainConfig {
   double clip_grad = 0.0;            // clip_grad_norm None in SG recipes; > 0 enables
   int accumulate = 1;                // batch_accumulate 1
   bool freeze_backbone = false;
+  // Fine-tuning from a checkpoint that records class names (yolonas checkpoints; SG's 80-class
+  // weights count as COCO's): dataset classes found there by name keep their pretrained class
+  // outputs, the others are re-initialized as SG does. false = SG: by index when the counts agree.
+  bool match_names = true;
   int workers = 1;                   // loader threads: 1 leaves the cores to the model (2 cores: 98% vs 86% of raw speed at 640)
   uint64_t seed = 42;                // SG recipes: seed 42
   int threads = 0;                   // 0 = all cores
