@@ -12,7 +12,9 @@
 #include "yolonas/error.h"
 #include "yolonas/loader.h"
 #include "yolonas/loss.h"
+#include "yolonas/dnn_graph_builder.h"
 #include "yolonas/model_loader.h"
+#include "yolonas/onednn_net.h"
 #include "yolonas/optim.h"
 #include "yolonas/run_dir.h"
 #include "yolonas/sysinfo.h"
@@ -107,7 +109,7 @@ int benchmark_training(const Args& args) {
 
 int cmd_benchmark(const Args& args) {
   args.check_known({"model", "weights", "imgsz", "batches", "threads", "iters", "warmup", "fuse", "project", "name",
-                    "exist_ok", "ema", "train", "data", "batch", "workers", "device"});
+                    "exist_ok", "ema", "train", "data", "batch", "workers", "device", "engine"});
   if (args.boolean("train", false)) return benchmark_training(args);
   DetectorOptions o;
   o.model = args.str("model", "yolo_nas_s");
@@ -124,6 +126,9 @@ int cmd_benchmark(const Args& args) {
   if (threads.empty()) threads = {1, 2};
   const auto fuses = split_list(args.str("fuse", "none,partial,full"));
   for (const auto& f : fuses) parse_fuse_mode(f);
+  const auto engines = split_list(args.str("engine", "libtorch"));
+  for (const auto& e : engines)
+    if (e != "libtorch" && e != "onednn") throw Error("engine=" + e + ": expected libtorch or onednn");
   const torch::Device device = parse_device(args.str("device", "cpu"));
   // On a GPU the timing waits for the kernels; the CPU thread count is then irrelevant.
   auto sync = [&] {
@@ -138,31 +143,60 @@ int cmd_benchmark(const Args& args) {
   std::printf("%-12s %-8s %6s %6s %8s %14s %14s\n", "model", "fuse", "imgsz", "batch", "threads", "ms/image",
               "images/s");
   std::string model_name;
-  for (const auto& fuse : fuses) {
-    LoadedModel lm = load_model(o);
-    model_name = lm.meta.model_name;
-    fuse_for_inference(lm.model, fuse);
-    lm.model->to(device);
-    for (int b : batches) {
-      torch::Tensor x = torch::rand({b, 3, imgsz, imgsz}).to(device);
-      for (int t : threads) {
-        if (t > 0) at::set_num_threads(t);
-        c10::InferenceMode guard;
-        std::vector<double> times;
-        for (int i = 0; i < warmup + iters; ++i) {
-          sync();
-          const auto t0 = std::chrono::steady_clock::now();
-          auto out = lm.model->forward_decoded(x);
-          sync();
-          const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-          if (i >= warmup) times.push_back(ms);
+  auto report = [&](const std::string& label, int b, int t, std::vector<double>& times) {
+    const double med = median(times);
+    std::printf("%-12s %-8s %6d %6d %8d %14.1f %14.2f\n", model_name.c_str(), label.c_str(), imgsz, b, t, med / b,
+                1000.0 * b / med);
+    std::fflush(stdout);
+    csv << model_name << "," << label << "," << imgsz << "," << b << "," << t << "," << med / b << "," << med << ","
+        << 1000.0 * b / med << "\n";
+  };
+  for (const auto& engine : engines) {
+    // The oneDNN runtime runs the fully fused model: one row per batch and thread count.
+    const std::vector<std::string> engine_fuses = engine == "onednn" ? std::vector<std::string>{"full"} : fuses;
+    for (const auto& fuse : engine_fuses) {
+      LoadedModel lm = load_model(o);
+      model_name = lm.meta.model_name;
+      fuse_for_inference(lm.model, fuse);
+      const std::string label = engine == "onednn" ? "onednn" : fuse;
+      if (engine == "onednn") {
+        if (device.is_cuda()) throw Error("engine=onednn runs on the CPU; drop device=");
+        const DnnGraph graph = build_dnn_graph(lm.model);
+        for (int b : batches) {
+          OnednnNet net(graph, b, imgsz, imgsz);
+          const torch::Tensor x = torch::rand({b, 3, imgsz, imgsz});
+          std::vector<float> boxes, scores;
+          for (int t : threads) {
+            if (t > 0) at::set_num_threads(t);
+            std::vector<double> times;
+            for (int i = 0; i < warmup + iters; ++i) {
+              const auto t0 = std::chrono::steady_clock::now();
+              net.run(x.data_ptr<float>(), boxes, scores);
+              const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+              if (i >= warmup) times.push_back(ms);
+            }
+            report(label, b, t, times);
+          }
         }
-        const double med = median(times);
-        std::printf("%-12s %-8s %6d %6d %8d %14.1f %14.2f\n", model_name.c_str(), fuse.c_str(), imgsz, b, t, med / b,
-                    1000.0 * b / med);
-        std::fflush(stdout);
-        csv << model_name << "," << fuse << "," << imgsz << "," << b << "," << t << "," << med / b << "," << med << ","
-            << 1000.0 * b / med << "\n";
+        continue;
+      }
+      lm.model->to(device);
+      for (int b : batches) {
+        torch::Tensor x = torch::rand({b, 3, imgsz, imgsz}).to(device);
+        for (int t : threads) {
+          if (t > 0) at::set_num_threads(t);
+          c10::InferenceMode guard;
+          std::vector<double> times;
+          for (int i = 0; i < warmup + iters; ++i) {
+            sync();
+            const auto t0 = std::chrono::steady_clock::now();
+            auto out = lm.model->forward_decoded(x);
+            sync();
+            const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            if (i >= warmup) times.push_back(ms);
+          }
+          report(label, b, t, times);
+        }
       }
     }
   }

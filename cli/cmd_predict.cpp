@@ -278,13 +278,14 @@ DetectorOptions detector_options(const Args& args) {
   o.imgsz = args.integer("imgsz", 0);
   o.threads = args.integer("threads", 0);
   o.device = args.str("device", "cpu");
+  o.engine = args.str("engine", "auto");
   return o;
 }
 
 int cmd_predict(const Args& args) {
   args.check_known({"model", "weights", "source", "conf", "iou", "imgsz", "max_det", "classes", "agnostic", "batch",
                     "save", "save_txt", "save_conf", "save_json", "show", "project", "name", "exist_ok", "threads",
-                    "ema", "random_init", "fuse", "top_k", "device"});
+                    "ema", "random_init", "fuse", "top_k", "device", "engine"});
   DetectorOptions dopt = detector_options(args);
 
   Options o;

@@ -33,7 +33,7 @@ namespace {
 const std::vector<std::string> kValKeys = {
     "model", "weights", "data",  "split",    "conf",   "iou",   "imgsz",         "batch",  "max_det",
     "save_json", "project", "name", "exist_ok", "threads", "fuse", "ema",        "random_init",
-    "gt",    "pred",    "images", "metric",  "plots",  "zero_id_quirk", "verbose", "device"};
+    "gt",    "pred",    "images", "metric",  "plots",  "zero_id_quirk", "verbose", "device", "engine"};
 
 enum class Metric { Coco, Sg, Both };
 

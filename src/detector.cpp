@@ -1,9 +1,12 @@
 #include "yolonas/detector.h"
 
 #include <chrono>
+#include <map>
 
+#include "yolonas/dnn_graph_builder.h"
 #include "yolonas/error.h"
 #include "yolonas/model_loader.h"
+#include "yolonas/onednn_net.h"
 
 namespace yolonas {
 
@@ -12,6 +15,9 @@ struct Detector::Impl {
   std::string fuse;
   int threads = 1;
   torch::Device device{torch::kCPU};
+  bool onednn = false;
+  DnnGraph graph;                                  // onednn: the model (the LibTorch copy is released)
+  std::map<int, std::unique_ptr<OnednnNet>> nets;  // onednn: one per batch size seen
 };
 
 Detector::Detector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -25,8 +31,20 @@ Detector Detector::load(const DetectorOptions& options) {
   impl->threads = set_threads(options.threads);
   impl->lm = load_model(options);
   impl->fuse = options.fuse;
+  const std::string& engine = options.engine;
+  if (engine != "auto" && engine != "libtorch" && engine != "onednn")
+    throw Error("engine=" + engine + ": expected auto, libtorch or onednn");
+  if (engine == "onednn" && !impl->device.is_cpu()) throw Error("engine=onednn runs on the CPU; drop device= or use engine=libtorch");
+  if (engine == "onednn" && parse_fuse_mode(options.fuse) != FuseMode::kFull)
+    throw Error("engine=onednn runs the fully fused model: use fuse=full (the default)");
   fuse_for_inference(impl->lm.model, options.fuse);
-  impl->lm.model->to(impl->device);
+  impl->onednn = engine == "onednn" || (engine == "auto" && impl->device.is_cpu() && parse_fuse_mode(options.fuse) == FuseMode::kFull);
+  if (impl->onednn) {
+    impl->graph = build_dnn_graph(impl->lm.model);
+    impl->lm.model = YoloNAS(nullptr);  // the weights now live in the graph
+  } else {
+    impl->lm.model->to(impl->device);
+  }
   return Detector(std::move(impl));
 }
 
@@ -38,8 +56,9 @@ std::string Detector::describe() const {
   const auto& m = impl_->lm.meta;
   return m.model_name + " (" + std::to_string(m.arch.num_classes) + " classes, " +
          std::to_string(m.preprocessing.input_h) + "x" + std::to_string(m.preprocessing.input_w) + ", fuse=" +
-         impl_->fuse + ", " + (impl_->device.is_cpu() ? std::to_string(impl_->threads) + " threads" : impl_->device.str()) +
-         ") from " + impl_->lm.source;
+         impl_->fuse + (impl_->onednn ? ", oneDNN" : "") + ", " +
+         (impl_->device.is_cpu() ? std::to_string(impl_->threads) + " threads" : impl_->device.str()) + ") from " +
+         impl_->lm.source;
 }
 
 ImageResult Detector::predict(const cv::Mat& bgr, const NmsParams& nms) {
@@ -59,6 +78,27 @@ std::vector<ImageResult> Detector::predict(const std::vector<cv::Mat>& images, c
   for (int64_t i = 0; i < n; ++i)
     results[i].letterbox = preprocess_image(images[i], pp, input[i].data_ptr<float>());
   const auto t1 = clock::now();
+
+  if (impl_->onednn) {
+    auto& net = impl_->nets[static_cast<int>(n)];
+    if (!net) net = std::make_unique<OnednnNet>(impl_->graph, static_cast<int>(n), pp.input_h, pp.input_w);
+    std::vector<float> boxes, scores;
+    net->run(input.data_ptr<float>(), boxes, scores);
+    const auto t2 = clock::now();
+    const int A = net->num_anchors(), C = net->num_classes();
+    for (int64_t i = 0; i < n; ++i) {
+      results[i].detections = postprocess(&boxes[static_cast<size_t>(i) * A * 4], &scores[static_cast<size_t>(i) * A * C],
+                                          A, C, nms);
+      undo_letterbox(results[i].detections, results[i].letterbox);
+    }
+    const auto t3 = clock::now();
+    for (auto& r : results) {
+      r.preprocess_ms = ms(t0, t1) / n;
+      r.inference_ms = ms(t1, t2) / n;
+      r.postprocess_ms = ms(t2, t3) / n;
+    }
+    return results;
+  }
 
   torch::Tensor boxes, scores;
   {

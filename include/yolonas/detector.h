@@ -27,6 +27,9 @@ struct DetectorOptions {
   int imgsz = 0;                     // square network input; 0 = checkpoint's / 640
   int threads = 0;                   // 0 = all cores
   std::string device = "cpu";        // cpu | cuda | cuda:N | N (a CUDA LibTorch build is needed for a GPU)
+  // libtorch | onednn (the fully fused model on oneDNN primitives, CPU only) | auto: onednn on the
+  // CPU with fuse=full, libtorch otherwise.
+  std::string engine = "auto";
   int num_classes = 0;               // only for random_init / arch files without a checkpoint; 0 = arch's
 };
 

@@ -1,0 +1,42 @@
+// Inference of a fully fused YOLO-NAS (dnn_graph.h) with oneDNN primitives: convolutions with fused
+// bias + ReLU in the memory layouts oneDNN picks for this CPU (blocked nChw8c on AVX2), the concat,
+// sum, max-pool and transposed-convolution primitives, and the DFL decode in plain C++. Gives what
+// YoloNAS::forward_decoded gives (boxes xyxy in input pixels, sigmoid scores), without LibTorch.
+//
+// One net serves one input shape (batch x channels x height x width); build another for another
+// shape. Threads: oneDNN uses the OpenMP thread count in effect (set_threads()).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "yolonas/dnn_graph.h"
+
+namespace yolonas {
+
+class OnednnNet {
+ public:
+  // Creates every primitive and reorders the weights into oneDNN's layouts (once). Throws
+  // yolonas::Error naming the operation when oneDNN refuses one.
+  OnednnNet(const DnnGraph& graph, int batch, int height, int width);
+  ~OnednnNet();
+  OnednnNet(const OnednnNet&) = delete;
+  OnednnNet& operator=(const OnednnNet&) = delete;
+
+  // input: batch x C x H x W floats (NCHW, as the preprocessing writes them). Outputs are resized:
+  // boxes batch x A x 4, scores batch x A x num_classes, anchors ordered as forward_decoded's.
+  void run(const float* input, std::vector<float>& boxes, std::vector<float>& scores);
+
+  int batch() const;
+  int height() const;
+  int width() const;
+  int num_anchors() const;
+  int num_classes() const;
+  // oneDNN's implementation of each convolution ("jit:avx2", ...), for `benchmark` and tests.
+  std::vector<std::string> conv_implementations() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace yolonas

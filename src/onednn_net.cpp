@@ -1,0 +1,263 @@
+// oneDNN execution of a DnnGraph. See onednn_net.h.
+#include "yolonas/onednn_net.h"
+
+#include <algorithm>
+#include <cmath>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <unordered_map>
+
+#include "yolonas/error.h"
+
+namespace yolonas {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+struct OnednnNet::Impl {
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  dnnl::stream strm{eng};
+  DnnGraph graph;  // kept for the head layout (weights are copied into oneDNN memory)
+  int batch = 1, height = 0, width = 0;
+
+  struct Buffer {
+    memory::dims dims;  // N, C, H, W
+    memory mem;         // in the layout its producer chose
+  };
+  std::vector<Buffer> buffers;
+  memory input_user;  // NCHW, handle set per run
+
+  struct Step {
+    dnnl::primitive prim;
+    std::unordered_map<int, memory> args;
+  };
+  std::vector<Step> steps;
+  std::vector<std::string> conv_impls;
+  // Head outputs reordered to plain NCHW for the decode: per level, reg then cls.
+  std::vector<memory> reg_plain, cls_plain;
+
+  // `buf` in the layout `want`: the buffer itself, or a reorder into a new memory added as a step.
+  memory as_layout(int buf, const memory::desc& want) {
+    const memory& m = buffers[static_cast<size_t>(buf)].mem;
+    if (m.get_desc() == want) return m;
+    memory out(want, eng);
+    steps.push_back({dnnl::reorder(m, out), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}}});
+    return out;
+  }
+
+  void set_output(const DnnOp& op, const memory::desc& md) {
+    Buffer& b = buffers[static_cast<size_t>(op.output)];
+    b.mem = memory(md, eng);
+  }
+
+  memory::dims dims_of(int buf) const { return buffers[static_cast<size_t>(buf)].dims; }
+
+  void add_conv(const DnnOp& op) {
+    const memory::dims in = dims_of(op.inputs[0]);
+    if (in[1] != op.cin) throw Error(op.name + ": expects " + std::to_string(op.cin) + " input channels, gets " + std::to_string(in[1]));
+    const memory::dim oh = (in[2] + 2 * op.pad - op.kernel) / op.stride + 1;
+    const memory::dim ow = (in[3] + 2 * op.pad - op.kernel) / op.stride + 1;
+    const memory::dims out = {in[0], op.cout, oh, ow};
+    buffers[static_cast<size_t>(op.output)].dims = out;
+    const memory::dims wdims = {op.cout, op.cin, op.kernel, op.kernel};
+    const memory::desc src_any(in, dt::f32, tag::any), w_any(wdims, dt::f32, tag::any),
+        b_md({op.cout}, dt::f32, tag::a), dst_any(out, dt::f32, tag::any);
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any,
+                                      w_any, b_md, dst_any, {op.stride, op.stride}, {op.pad, op.pad}, {op.pad, op.pad});
+    dnnl::primitive_attr attr;
+    if (op.relu) {
+      dnnl::post_ops po;
+      po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      attr.set_post_ops(po);
+    }
+    dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
+    conv_impls.push_back(pd.impl_info_str());
+    memory w = reorder_weights(op.weights, wdims, tag::oihw, pd.weights_desc());
+    memory bias(b_md, eng);
+    std::copy(op.bias.begin(), op.bias.end(), static_cast<float*>(bias.get_data_handle()));
+    const memory src = as_layout(op.inputs[0], pd.src_desc());
+    set_output(op, pd.dst_desc());
+    steps.push_back({dnnl::convolution_forward(pd),
+                     {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
+                      {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}});
+  }
+
+  void add_deconv(const DnnOp& op) {
+    const memory::dims in = dims_of(op.inputs[0]);
+    const memory::dims out = {in[0], op.cout, in[2] * op.stride, in[3] * op.stride};
+    buffers[static_cast<size_t>(op.output)].dims = out;
+    // oneDNN's deconvolution weights are {OC, IC, KH, KW}; PyTorch stores (IC, OC, KH, KW) = iohw.
+    const memory::dims wdims = {op.cout, op.cin, op.kernel, op.kernel};
+    const memory::desc src_any(in, dt::f32, tag::any), w_any(wdims, dt::f32, tag::any),
+        b_md({op.cout}, dt::f32, tag::a), dst_any(out, dt::f32, tag::any);
+    dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
+                                        src_any, w_any, b_md, dst_any, {op.stride, op.stride}, {0, 0}, {0, 0});
+    dnnl::deconvolution_forward::primitive_desc pd(d, eng);
+    memory w = reorder_weights(op.weights, wdims, tag::iohw, pd.weights_desc());
+    memory bias(b_md, eng);
+    std::copy(op.bias.begin(), op.bias.end(), static_cast<float*>(bias.get_data_handle()));
+    const memory src = as_layout(op.inputs[0], pd.src_desc());
+    set_output(op, pd.dst_desc());
+    steps.push_back({dnnl::deconvolution_forward(pd),
+                     {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
+                      {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}});
+  }
+
+  memory reorder_weights(const std::vector<float>& w, const memory::dims& dims, tag user_tag,
+                         const memory::desc& want) {
+    memory user({dims, dt::f32, user_tag}, eng);
+    std::copy(w.begin(), w.end(), static_cast<float*>(user.get_data_handle()));
+    if (user.get_desc() == want) return user;
+    memory out(want, eng);
+    dnnl::reorder(user, out).execute(strm, user, out);
+    strm.wait();
+    return out;
+  }
+
+  void add_maxpool(const DnnOp& op) {
+    const memory::dims in = dims_of(op.inputs[0]);
+    buffers[static_cast<size_t>(op.output)].dims = in;  // stride 1, padding k/2: same size
+    const memory& src = buffers[static_cast<size_t>(op.inputs[0])].mem;
+    dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src.get_desc(),
+                                  memory::desc(in, dt::f32, tag::any), {1, 1}, {op.kernel, op.kernel},
+                                  {op.pad, op.pad}, {op.pad, op.pad});
+    dnnl::pooling_forward::primitive_desc pd(d, eng);
+    set_output(op, pd.dst_desc());
+    steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}});
+  }
+
+  void add_concat(const DnnOp& op) {
+    std::vector<memory::desc> mds;
+    memory::dims out = dims_of(op.inputs[0]);
+    out[1] = 0;
+    for (int i : op.inputs) {
+      mds.push_back(buffers[static_cast<size_t>(i)].mem.get_desc());
+      out[1] += dims_of(i)[1];
+    }
+    buffers[static_cast<size_t>(op.output)].dims = out;
+    // The destination in the first input's layout family (blocked in, blocked out).
+    dnnl::concat::primitive_desc pd(1, mds, eng);
+    set_output(op, pd.dst_desc());
+    Step s{dnnl::concat(pd), {{DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}};
+    for (size_t i = 0; i < op.inputs.size(); ++i)
+      s.args.emplace(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), buffers[static_cast<size_t>(op.inputs[i])].mem);
+    steps.push_back(std::move(s));
+  }
+
+  void add_sum(const DnnOp& op) {
+    buffers[static_cast<size_t>(op.output)].dims = dims_of(op.inputs[0]);
+    // Both inputs in the layout of the first (a reorder when they differ).
+    const memory a = buffers[static_cast<size_t>(op.inputs[0])].mem;
+    const memory b = as_layout(op.inputs[1], a.get_desc());
+    dnnl::sum::primitive_desc pd(a.get_desc(), op.scales, {a.get_desc(), b.get_desc()}, eng);
+    set_output(op, pd.dst_desc());
+    steps.push_back({dnnl::sum(pd),
+                     {{DNNL_ARG_MULTIPLE_SRC, a}, {DNNL_ARG_MULTIPLE_SRC + 1, b},
+                      {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}});
+  }
+
+  memory plain_output(int buf) {
+    const memory::dims d = dims_of(buf);
+    memory out({d, dt::f32, tag::nchw}, eng);
+    const memory& m = buffers[static_cast<size_t>(buf)].mem;
+    if (m.get_desc() == out.get_desc()) return m;
+    steps.push_back({dnnl::reorder(m, out), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}}});
+    return out;
+  }
+};
+
+OnednnNet::OnednnNet(const DnnGraph& graph, int batch, int height, int width) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  if (batch < 1 || height < 32 || width < 32 || height % 32 || width % 32)
+    throw Error("oneDNN runtime: input " + std::to_string(batch) + "x" + std::to_string(height) + "x" +
+                std::to_string(width) + " is not a batch >= 1 of multiples of 32");
+  m.graph = graph;
+  m.batch = batch, m.height = height, m.width = width;
+  m.buffers.resize(static_cast<size_t>(graph.num_buffers));
+  m.buffers[0].dims = {batch, graph.input_channels, height, width};
+  m.input_user = memory({m.buffers[0].dims, dt::f32, tag::nchw}, m.eng, DNNL_MEMORY_NONE);
+  m.buffers[0].mem = m.input_user;
+  for (DnnOp& op : m.graph.ops) {
+    try {
+      switch (op.kind) {
+        case DnnOpKind::Conv: m.add_conv(op); break;
+        case DnnOpKind::Deconv: m.add_deconv(op); break;
+        case DnnOpKind::MaxPool: m.add_maxpool(op); break;
+        case DnnOpKind::Concat: m.add_concat(op); break;
+        case DnnOpKind::Sum: m.add_sum(op); break;
+      }
+    } catch (const dnnl::error& e) {
+      throw Error("oneDNN runtime: " + op.name + ": " + e.what());
+    }
+    // The weights now live in oneDNN memory: drop the copies.
+    std::vector<float>().swap(op.weights);
+    std::vector<float>().swap(op.bias);
+  }
+  for (size_t l = 0; l < m.graph.reg_outputs.size(); ++l) {
+    m.reg_plain.push_back(m.plain_output(m.graph.reg_outputs[l]));
+    m.cls_plain.push_back(m.plain_output(m.graph.cls_outputs[l]));
+  }
+}
+
+OnednnNet::~OnednnNet() = default;
+
+int OnednnNet::batch() const { return impl_->batch; }
+int OnednnNet::height() const { return impl_->height; }
+int OnednnNet::width() const { return impl_->width; }
+int OnednnNet::num_classes() const { return impl_->graph.num_classes; }
+std::vector<std::string> OnednnNet::conv_implementations() const { return impl_->conv_impls; }
+
+int OnednnNet::num_anchors() const {
+  int a = 0;
+  for (int s : impl_->graph.strides) a += (impl_->height / s) * (impl_->width / s);
+  return a;
+}
+
+void OnednnNet::run(const float* input, std::vector<float>& boxes, std::vector<float>& scores) {
+  Impl& m = *impl_;
+  m.input_user.set_data_handle(const_cast<float*>(input));
+  for (Impl::Step& s : m.steps) s.prim.execute(m.strm, s.args);
+  m.strm.wait();
+
+  // DFL decode, as NDFLHeads.forward_decoded: softmax over each side's reg_max + 1 bins, expected
+  // distance, box = (anchor -+ distance) * stride around cell centres; scores = sigmoid(logits).
+  const int A = num_anchors(), C = m.graph.num_classes, R = m.graph.reg_max + 1;
+  boxes.assign(static_cast<size_t>(m.batch) * A * 4, 0.0f);
+  scores.assign(static_cast<size_t>(m.batch) * A * C, 0.0f);
+  int first = 0;
+  for (size_t l = 0; l < m.graph.strides.size(); ++l) {
+    const int s = m.graph.strides[l], h = m.height / s, w = m.width / s, hw = h * w;
+    const float* reg = static_cast<const float*>(m.reg_plain[l].get_data_handle());
+    const float* cls = static_cast<const float*>(m.cls_plain[l].get_data_handle());
+    for (int b = 0; b < m.batch; ++b) {
+      const float* rb = reg + static_cast<size_t>(b) * 4 * R * hw;
+      const float* cb = cls + static_cast<size_t>(b) * C * hw;
+      for (int i = 0; i < hw; ++i) {
+        float dist[4];
+        for (int side = 0; side < 4; ++side) {
+          float mx = -INFINITY;
+          for (int k = 0; k < R; ++k) mx = std::max(mx, rb[static_cast<size_t>(side * R + k) * hw + i]);
+          float sum = 0, acc = 0;
+          for (int k = 0; k < R; ++k) {
+            const float e = std::exp(rb[static_cast<size_t>(side * R + k) * hw + i] - mx);
+            sum += e;
+            acc += e * static_cast<float>(k);
+          }
+          dist[side] = acc / sum;
+        }
+        const float ax = static_cast<float>(i % w) + 0.5f, ay = static_cast<float>(i / w) + 0.5f;
+        float* box = &boxes[(static_cast<size_t>(b) * A + first + i) * 4];
+        box[0] = (ax - dist[0]) * s;
+        box[1] = (ay - dist[1]) * s;
+        box[2] = (ax + dist[2]) * s;
+        box[3] = (ay + dist[3]) * s;
+        float* sc = &scores[(static_cast<size_t>(b) * A + first + i) * C];
+        for (int c = 0; c < C; ++c) sc[c] = 1.0f / (1.0f + std::exp(-cb[static_cast<size_t>(c) * hw + i]));
+      }
+    }
+    first += hw;
+  }
+}
+
+}  // namespace yolonas
