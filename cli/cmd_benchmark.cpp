@@ -3,6 +3,7 @@
 // over `iters` runs after `warmup` runs; results also go to benchmark.csv in the run folder.
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -163,11 +164,20 @@ int cmd_benchmark(const Args& args) {
         if (device.is_cuda()) throw Error("engine=onednn runs on the CPU; drop device=");
         const DnnGraph graph = build_dnn_graph(lm.model);
         for (int b : batches) {
-          OnednnNet net(graph, b, imgsz, imgsz);
           const torch::Tensor x = torch::rand({b, 3, imgsz, imgsz});
           std::vector<float> boxes, scores;
           for (int t : threads) {
             if (t > 0) at::set_num_threads(t);
+            // oneDNN splits the work for the thread count in effect when a primitive is created.
+            OnednnNet net(graph, b, imgsz, imgsz);
+            if (b == batches.front() && t == threads.front()) {  // which kernels oneDNN picked on this CPU
+              std::map<std::string, int> impls;
+              for (const auto& s : net.conv_implementations()) ++impls[s];
+              std::string line;
+              for (const auto& [name, count] : impls) line += (line.empty() ? "" : ", ") + name + " x" + std::to_string(count);
+              std::printf("oneDNN convolutions: %s; activations %.0f MiB (batch %d)\n", line.c_str(),
+                          net.activation_bytes() / 1048576.0, b);
+            }
             std::vector<double> times;
             for (int i = 0; i < warmup + iters; ++i) {
               const auto t0 = std::chrono::steady_clock::now();

@@ -19,6 +19,7 @@ modes:
               save=true save_txt=false save_conf=false save_json=false show=false
               project=runs/detect name=predict exist_ok=false threads=0 ema=true random_init=false
               device=cpu|cuda|cuda:N|N (predict, val, train, benchmark; a GPU needs a CUDA LibTorch build)
+              engine=auto|onednn|libtorch (auto: the oneDNN runtime on the CPU with fuse=full)
               (no model= and no weights=: the built-in default model, models/yolonas_default.pth)
   val         COCO mAP of a model on a dataset, or of an existing predictions file
               model=... weights=... data=data.yaml|DIR|instances.json split=val conf=0.001 iou=0.7
@@ -34,6 +35,7 @@ modes:
   export      weights-only checkpoint with metadata: weights=PATH format=pth out=PATH
   benchmark   speed and memory of the LibTorch paths
               model=yolo_nas_s weights=PATH imgsz=640 batches=1,8 threads=1,2 iters=5 warmup=1 fuse=none,partial,full
+              engine=libtorch,onednn
               train=true data=data.yaml batch=8 workers=1: training pipeline vs raw forward+backward images/s
   help        this text
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <unordered_map>
@@ -37,18 +38,31 @@ struct OnednnNet::Impl {
   // Head outputs reordered to plain NCHW for the decode: per level, reg then cls.
   std::vector<memory> reg_plain, cls_plain;
 
+  // Activations share a few arena slots: each lives from the step that writes it to the last step
+  // that reads it (plan_memory), so the net needs a fraction of the sum of its buffers.
+  std::vector<memory> acts;
+  std::vector<std::vector<float>> slots;
+  size_t arena_bytes = 0, unshared_bytes = 0;
+
+  memory make_act(const memory::desc& md) {
+    acts.push_back(memory(md, eng, static_cast<void*>(nullptr)));
+    return acts.back();
+  }
+
+  void plan_memory();
+
   // `buf` in the layout `want`: the buffer itself, or a reorder into a new memory added as a step.
   memory as_layout(int buf, const memory::desc& want) {
     const memory& m = buffers[static_cast<size_t>(buf)].mem;
     if (m.get_desc() == want) return m;
-    memory out(want, eng);
+    memory out = make_act(want);
     steps.push_back({dnnl::reorder(m, out), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}}});
     return out;
   }
 
   void set_output(const DnnOp& op, const memory::desc& md) {
     Buffer& b = buffers[static_cast<size_t>(op.output)];
-    b.mem = memory(md, eng);
+    b.mem = make_act(md);
   }
 
   memory::dims dims_of(int buf) const { return buffers[static_cast<size_t>(buf)].dims; }
@@ -159,9 +173,10 @@ struct OnednnNet::Impl {
 
   memory plain_output(int buf) {
     const memory::dims d = dims_of(buf);
-    memory out({d, dt::f32, tag::nchw}, eng);
+    const memory::desc plain(d, dt::f32, tag::nchw);
     const memory& m = buffers[static_cast<size_t>(buf)].mem;
-    if (m.get_desc() == out.get_desc()) return m;
+    if (m.get_desc() == plain) return m;
+    memory out = make_act(plain);
     steps.push_back({dnnl::reorder(m, out), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}}});
     return out;
   }
@@ -198,6 +213,72 @@ OnednnNet::OnednnNet(const DnnGraph& graph, int batch, int height, int width) : 
     m.reg_plain.push_back(m.plain_output(m.graph.reg_outputs[l]));
     m.cls_plain.push_back(m.plain_output(m.graph.cls_outputs[l]));
   }
+  m.plan_memory();
+}
+
+void OnednnNet::Impl::plan_memory() {
+  // Live range of every activation: [first step touching it, last step touching it]; the decoded
+  // head outputs stay live to the end.
+  const size_t n = acts.size(), end = steps.size();
+  std::unordered_map<dnnl_memory_t, size_t> index;
+  for (size_t i = 0; i < n; ++i) index.emplace(acts[i].get(), i);
+  std::vector<size_t> first(n, end), last(n, 0);
+  for (size_t s = 0; s < steps.size(); ++s)
+    for (const auto& kv : steps[s].args) {
+      auto it = index.find(kv.second.get());
+      if (it == index.end()) continue;  // input, weights, biases
+      first[it->second] = std::min(first[it->second], s);
+      last[it->second] = std::max(last[it->second], s);
+    }
+  for (const auto* outs : {&reg_plain, &cls_plain})
+    for (const memory& m : *outs) last[index.at(m.get())] = end;
+  // Greedy: in order of first use, take a free slot (its tenant's range ended before), the smallest
+  // that is big enough, else the biggest free one grown, else a new slot.
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return first[a] < first[b]; });
+  struct Slot {
+    size_t bytes = 0, busy_until = 0;
+    bool used = false;
+  };
+  std::vector<Slot> slot_info;
+  std::vector<size_t> slot_of(n);
+  for (size_t i : order) {
+    const size_t bytes = acts[i].get_desc().get_size();
+    unshared_bytes += bytes;
+    int best = -1;
+    for (size_t k = 0; k < slot_info.size(); ++k) {
+      const Slot& sl = slot_info[k];
+      if (sl.used && sl.busy_until >= first[i]) continue;
+      if (best < 0) {
+        best = static_cast<int>(k);
+        continue;
+      }
+      const Slot& b = slot_info[static_cast<size_t>(best)];
+      const bool fits = sl.bytes >= bytes, best_fits = b.bytes >= bytes;
+      if ((fits && (!best_fits || sl.bytes < b.bytes)) || (!fits && !best_fits && sl.bytes > b.bytes))
+        best = static_cast<int>(k);
+    }
+    if (best < 0) {
+      slot_info.push_back({});
+      best = static_cast<int>(slot_info.size() - 1);
+    }
+    Slot& sl = slot_info[static_cast<size_t>(best)];
+    sl.bytes = std::max(sl.bytes, bytes);
+    sl.busy_until = last[i];
+    sl.used = true;
+    slot_of[i] = static_cast<size_t>(best);
+  }
+  slots.resize(slot_info.size());
+  for (size_t k = 0; k < slot_info.size(); ++k) {
+    slots[k].assign(slot_info[k].bytes / sizeof(float) + 16, 0.0f);  // + 64 bytes of alignment room
+    arena_bytes += slots[k].size() * sizeof(float);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    auto addr = reinterpret_cast<uintptr_t>(slots[slot_of[i]].data());
+    addr = (addr + 63) & ~static_cast<uintptr_t>(63);
+    acts[i].set_data_handle(reinterpret_cast<void*>(addr));
+  }
 }
 
 OnednnNet::~OnednnNet() = default;
@@ -207,6 +288,8 @@ int OnednnNet::height() const { return impl_->height; }
 int OnednnNet::width() const { return impl_->width; }
 int OnednnNet::num_classes() const { return impl_->graph.num_classes; }
 std::vector<std::string> OnednnNet::conv_implementations() const { return impl_->conv_impls; }
+size_t OnednnNet::activation_bytes() const { return impl_->arena_bytes; }
+size_t OnednnNet::unshared_activation_bytes() const { return impl_->unshared_bytes; }
 
 int OnednnNet::num_anchors() const {
   int a = 0;

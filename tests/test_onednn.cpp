@@ -57,6 +57,22 @@ TEST(Onednn, TinyEqualsLibTorchOnAnyBatchAndSize) {
   }
 }
 
+TEST(Onednn, MediumAndLargeEqualLibTorch) {
+  // Their module trees differ from S's (stage depths, neck widths, concat_intermediates): every
+  // variant must map. Random initialization, small input.
+  for (const char* variant : {"yolo_nas_m", "yolo_nas_l"}) {
+    torch::manual_seed(1);
+    YoloNAS m(ArchParams::by_name(variant));
+    m->eval();
+    fuse_for_inference(m, "full");
+    const torch::Tensor x = torch::rand({1, 3, 64, 96});
+    torch::Tensor tb, ts, db, ds;
+    both(m, x, tb, ts, db, ds);
+    EXPECT_LT(max_abs(db, tb), 2e-3) << variant;
+    EXPECT_LT(max_abs(ds, ts), 1e-5) << variant;
+  }
+}
+
 TEST(Onednn, YoloNasSEqualsLibTorchOnTheGoldenImage) {
   REQUIRE_GOLDEN();
   YoloNAS m = load("", golden_dir() + "/yolo_nas_s_det.pth");
@@ -64,6 +80,12 @@ TEST(Onednn, YoloNasSEqualsLibTorchOnTheGoldenImage) {
   torch::Tensor tb, ts, db, ds;
   both(m, x, tb, ts, db, ds);
   EXPECT_LT(max_abs(db, tb), 5e-3) << "boxes (px)";
+  {
+    // Activations share arena slots by live range: far less than one buffer each.
+    OnednnNet net(build_dnn_graph(m), 1, 640, 640);
+    EXPECT_LT(net.activation_bytes() * 4, net.unshared_activation_bytes())
+        << net.activation_bytes() << " of " << net.unshared_activation_bytes();
+  }
   EXPECT_LT(max_abs(ds, ts), 1e-4) << "scores";
   // And SG's own fused output (../shared/golden/README.md: boxes within 1e-2 px of SG's fused model).
   const torch::Tensor sg_boxes = load_tensor(golden_dir() + "/eval_image_640_fused_full/pred_bboxes.npy");

@@ -33,6 +33,10 @@ class OnednnNet {
   int num_classes() const;
   // oneDNN's implementation of each convolution ("jit:avx2", ...), for `benchmark` and tests.
   std::vector<std::string> conv_implementations() const;
+  // Bytes of activation memory: allocated (buffers share arena slots by live range), and what one
+  // buffer per activation would take.
+  size_t activation_bytes() const;
+  size_t unshared_activation_bytes() const;
 
  private:
   struct Impl;
