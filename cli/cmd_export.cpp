@@ -1,23 +1,29 @@
-// `yolonas export weights=PATH format=pth out=PATH`: a weights-only yolonas checkpoint (EMA weights
-// when the source has them) with the metadata inside (arch, class names, input size, preprocessing).
-// Turns an SG checkpoint, or a training checkpoint with optimizer state, into a small deployable file
-// that SG can still load (same key layout).
+// `yolonas export weights=PATH format=pth|onnx out=PATH`
+//   pth:  a weights-only yolonas checkpoint (EMA weights when the source has them) with the metadata
+//         inside (arch, class names, input size, preprocessing). Turns an SG checkpoint, or a training
+//         checkpoint with optimizer state, into a small deployable file that SG can still load.
+//   onnx: the fully fused model with the box decode, opset 13 (onnx_export.h): inputs "images"
+//         [batch, 3, imgsz, imgsz], outputs "boxes" and "scores"; class names and preprocessing in the
+//         file's metadata. batch=0 (default) leaves the batch dynamic.
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "yolonas/checkpoint.h"
+#include "yolonas/dnn_graph_builder.h"
 #include "yolonas/error.h"
 #include "yolonas/model_loader.h"
+#include "yolonas/onnx_export.h"
+#include "yolonas/run_dir.h"
 #include "yolonas/state_dict.h"
 
 namespace yolonas::cli {
 
 int cmd_export(const Args& args) {
-  args.check_known({"model", "weights", "format", "out", "ema", "imgsz", "names"});
+  args.check_known({"model", "weights", "format", "out", "ema", "imgsz", "names", "batch"});
   const std::string format = args.str("format", "pth");
-  if (format != "pth")
-    throw Error("format=" + format + ": only 'pth' (yolonas/SG checkpoint with metadata) is available in this version");
+  if (format != "pth" && format != "onnx") throw Error("format=" + format + ": expected pth or onnx");
   DetectorOptions o;
   o.model = args.str("model", "");  // from the checkpoint's metadata (yolo_nas_s for SG files)
   o.weights = args.str("weights", "");
@@ -26,17 +32,41 @@ int cmd_export(const Args& args) {
   if (o.weights.empty()) throw Error("weights= is required (the checkpoint to export)");
   LoadedModel lm = load_model(o);
   std::string out = args.str("out", "");
-  if (out.empty()) out = std::filesystem::path(o.weights).stem().string() + "_export.pth";
+  if (out.empty()) out = std::filesystem::path(o.weights).stem().string() + (format == "onnx" ? ".onnx" : "_export.pth");
   if (std::filesystem::absolute(out) == std::filesystem::absolute(o.weights))
     throw Error("out= must differ from weights= (the source is never overwritten)");
+  const auto& pp = lm.meta.preprocessing;
+
+  if (format == "onnx") {
+    const int batch = args.integer("batch", 0);
+    if (batch < 0) throw Error("batch=" + std::to_string(batch) + ": expected 0 (dynamic) or a positive size");
+    fuse_for_inference(lm.model, "full");
+    OnnxExportOptions eo;
+    eo.height = pp.input_h;
+    eo.width = pp.input_w;
+    eo.batch = batch;
+    eo.producer_version = "0.1.0";
+    eo.metadata = {{"names", nlohmann::json(lm.meta.names).dump()},
+                   {"imgsz", nlohmann::json({pp.input_h, pp.input_w}).dump()},
+                   {"yolonas_meta", lm.meta.to_json()},
+                   {"outputs", "boxes [batch, anchors, 4] x1 y1 x2 y2 in input pixels; scores [batch, anchors, "
+                               "classes] sigmoid; no NMS"}};
+    const std::string bytes = export_onnx(build_dnn_graph(lm.model), eo);
+    write_file_atomic(out, bytes);
+    std::printf("exported %s -> %s (ONNX opset 13, %.1f MB, %d classes, input [%s, 3, %d, %d], outputs boxes + "
+                "scores)\n",
+                lm.source.c_str(), out.c_str(), bytes.size() / 1e6, lm.meta.arch.num_classes,
+                batch > 0 ? std::to_string(batch).c_str() : "batch", pp.input_h, pp.input_w);
+    return 0;
+  }
+
   StateDict sd = state_dict(*lm.model);
   CheckpointWrite w;
   w.net = &sd;
   w.meta_json = lm.meta.to_json();
   write_checkpoint(out, w);
   std::printf("exported %s -> %s (%.1f MB, %zu tensors, %d classes, %dx%d)\n", lm.source.c_str(), out.c_str(),
-              std::filesystem::file_size(out) / 1e6, sd.size(), lm.meta.arch.num_classes, lm.meta.preprocessing.input_h,
-              lm.meta.preprocessing.input_w);
+              std::filesystem::file_size(out) / 1e6, sd.size(), lm.meta.arch.num_classes, pp.input_h, pp.input_w);
   return 0;
 }
 

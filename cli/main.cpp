@@ -32,7 +32,8 @@ modes:
   check-data  validate a dataset: data=data.yaml|COCO_DIR|VOC_DIR|instances.json split=train,val strict=true
   synth       synthetic YOLO dataset from Debian images: out=DIR n_train=2000 n_val=300 imgsz=640
               classes=dog,cow seed=0 workers=2 (list=true shows the classes)
-  export      weights-only checkpoint with metadata: weights=PATH format=pth out=PATH
+  export      weights=PATH format=pth|onnx out=PATH: weights-only checkpoint with metadata, or ONNX
+              (opset 13, fused, box decode inside; imgsz=640 batch=0 for a dynamic batch)
   benchmark   speed and memory of the LibTorch paths
               model=yolo_nas_s weights=PATH imgsz=640 batches=1,8 threads=1,2 iters=5 warmup=1 fuse=none,partial,full
               engine=libtorch,onednn

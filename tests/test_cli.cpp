@@ -12,6 +12,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
+#include <opencv2/dnn.hpp>
 
 #include "torch_test_util.h"
 #include "yolonas/detector.h"
@@ -250,4 +251,27 @@ TEST(Cli, ValMatchesClassesByNameWhenTheDatasetOrdersThemDifferently) {
   }
   EXPECT_GT(ap[0], 0.9);  // its own detections
   EXPECT_DOUBLE_EQ(ap[1], ap[0]);
+}
+
+TEST(Cli, ExportOnnxWritesARunnableFileWithTheMetadata) {
+  const std::string wd = work_dir("export_onnx");
+  const std::string model = "model=" + tiny_dir() + "/tiny_arch.json weights=" + tiny_dir() + "/tiny_det.pth imgsz=128";
+  auto r = run_cli("export " + model + " format=onnx out=tiny.onnx", wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("ONNX opset 13"), std::string::npos) << r.output;
+  std::ifstream in(fs::path(wd) / "tiny.onnx", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(bytes.find("yolonas_meta"), std::string::npos);  // metadata_props travel with the file
+  EXPECT_NE(bytes.find("names"), std::string::npos);
+  cv::dnn::Net net = cv::dnn::readNetFromONNX(bytes.data(), bytes.size());
+  const int sizes[4] = {1, 3, 128, 128};
+  cv::Mat blob(4, sizes, CV_32F, cv::Scalar(0.5));
+  net.setInput(blob, "images");
+  std::vector<cv::Mat> outs;
+  net.forward(outs, std::vector<cv::String>{"boxes", "scores"});
+  ASSERT_EQ(outs.size(), 2u);
+  EXPECT_EQ(outs[0].total(), 336u * 4);  // 16x16 + 8x8 + 4x4 anchors at 128x128
+  r = run_cli("export " + model + " format=tflite", wd);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("expected pth or onnx"), std::string::npos) << r.output;
 }

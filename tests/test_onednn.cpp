@@ -3,6 +3,8 @@
 // is not fully fused is refused naming the module.
 #include <gtest/gtest.h>
 
+#include <opencv2/dnn.hpp>
+
 #include "torch_test_util.h"
 #include "yolonas/checkpoint.h"
 #include "yolonas/dnn_graph_builder.h"
@@ -10,6 +12,7 @@
 #include "yolonas/fusion.h"
 #include "yolonas/model_loader.h"
 #include "yolonas/onednn_net.h"
+#include "yolonas/onnx_export.h"
 #include "yolonas/state_dict.h"
 
 using namespace yolonas;
@@ -104,4 +107,59 @@ TEST(Onednn, RefusesAModelThatIsNotFullyFused) {
     EXPECT_NE(std::string(e.what()).find("backbone.stem.conv: QARepVGG block not fully fused"), std::string::npos)
         << e.what();
   }
+}
+
+// ---- ONNX export, checked by running the file in OpenCV's ONNX importer (an independent reader and
+// runtime): the same boxes and scores as the LibTorch model.
+namespace {
+
+void onnx_matches_libtorch(YoloNAS& m, int batch, int h, int w, double box_tol, double score_tol) {
+  OnnxExportOptions eo;
+  eo.height = h, eo.width = w;
+  eo.metadata = {{"names", "[\"a\"]"}};
+  const std::string bytes = export_onnx(build_dnn_graph(m), eo);
+  cv::dnn::Net net = cv::dnn::readNetFromONNX(bytes.data(), bytes.size());
+  ASSERT_FALSE(net.empty());
+  torch::manual_seed(5);
+  const torch::Tensor x = torch::rand({batch, 3, h, w});
+  const int sizes[4] = {batch, 3, h, w};
+  cv::Mat blob(4, sizes, CV_32F, const_cast<float*>(x.contiguous().data_ptr<float>()));
+  net.setInput(blob, "images");
+  std::vector<cv::Mat> outs;
+  net.forward(outs, std::vector<cv::String>{"boxes", "scores"});
+  ASSERT_EQ(outs.size(), 2u);
+  torch::Tensor tb, ts;
+  {
+    c10::InferenceMode g;
+    std::tie(tb, ts) = m->forward_decoded(x);
+  }
+  ASSERT_EQ(static_cast<int64_t>(outs[0].total()), tb.numel());
+  ASSERT_EQ(static_cast<int64_t>(outs[1].total()), ts.numel());
+  const torch::Tensor ob = torch::from_blob(outs[0].ptr<float>(), tb.sizes(), torch::kFloat32).clone();
+  const torch::Tensor os = torch::from_blob(outs[1].ptr<float>(), ts.sizes(), torch::kFloat32).clone();
+  EXPECT_LT(max_abs(ob, tb), box_tol);
+  EXPECT_LT(max_abs(os, ts), score_tol);
+}
+
+}  // namespace
+
+TEST(OnnxExport, TinyRunsInOpenCVWithLibTorchsOutputs) {
+  YoloNAS m = load(tiny_dir() + "/tiny_arch.json", tiny_dir() + "/tiny_det.pth");
+  onnx_matches_libtorch(m, 1, 64, 96, 2e-3, 1e-5);
+  onnx_matches_libtorch(m, 1, 128, 64, 2e-3, 1e-5);
+  // The batch is declared dynamic; OpenCV 4.6's Add does not broadcast over it, so batches > 1 are
+  // not run here.
+}
+
+TEST(OnnxExport, YoloNasSRunsInOpenCVWithLibTorchsOutputs) {
+  REQUIRE_GOLDEN();
+  YoloNAS m = load("", golden_dir() + "/yolo_nas_s_det.pth");
+  onnx_matches_libtorch(m, 1, 320, 320, 5e-3, 1e-4);
+}
+
+TEST(OnnxExport, RefusesSizesThatAreNotMultiplesOf32) {
+  YoloNAS m = load(tiny_dir() + "/tiny_arch.json", tiny_dir() + "/tiny_det.pth");
+  OnnxExportOptions eo;
+  eo.height = 100;
+  EXPECT_THROW(export_onnx(build_dnn_graph(m), eo), Error);
 }
