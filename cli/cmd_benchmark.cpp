@@ -129,7 +129,8 @@ int cmd_benchmark(const Args& args) {
   for (const auto& f : fuses) parse_fuse_mode(f);
   const auto engines = split_list(args.str("engine", "libtorch"));
   for (const auto& e : engines)
-    if (e != "libtorch" && e != "onednn") throw Error("engine=" + e + ": expected libtorch or onednn");
+    if (e != "libtorch" && e != "onednn" && e != "int8")
+      throw Error("engine=" + e + ": expected libtorch, onednn or int8");
   const torch::Device device = parse_device(args.str("device", "cpu"));
   // On a GPU the timing waits for the kernels; the CPU thread count is then irrelevant.
   auto sync = [&] {
@@ -154,22 +155,33 @@ int cmd_benchmark(const Args& args) {
   };
   for (const auto& engine : engines) {
     // The oneDNN runtime runs the fully fused model: one row per batch and thread count.
-    const std::vector<std::string> engine_fuses = engine == "onednn" ? std::vector<std::string>{"full"} : fuses;
+    const bool dnn = engine == "onednn" || engine == "int8";
+    const std::vector<std::string> engine_fuses = dnn ? std::vector<std::string>{"full"} : fuses;
     for (const auto& fuse : engine_fuses) {
       LoadedModel lm = load_model(o);
       model_name = lm.meta.model_name;
       fuse_for_inference(lm.model, fuse);
-      const std::string label = engine == "onednn" ? "onednn" : fuse;
-      if (engine == "onednn") {
-        if (device.is_cuda()) throw Error("engine=onednn runs on the CPU; drop device=");
+      const std::string label = dnn ? engine : fuse;
+      if (dnn) {
+        if (device.is_cuda()) throw Error("engine=" + engine + " runs on the CPU; drop device=");
         const DnnGraph graph = build_dnn_graph(lm.model);
+        // Speed does not depend on the calibration: two random images give the INT8 scales.
+        std::unique_ptr<DnnInt8> plan;
+        if (engine == "int8") {
+          const torch::Tensor calib = torch::rand({2, 3, imgsz, imgsz});
+          const float* p = calib.data_ptr<float>();
+          plan = std::make_unique<DnnInt8>(
+              plan_int8(graph, calibrate_ranges(graph, imgsz, imgsz, {p, p + 3 * imgsz * imgsz})));
+        }
         for (int b : batches) {
           const torch::Tensor x = torch::rand({b, 3, imgsz, imgsz});
           std::vector<float> boxes, scores;
           for (int t : threads) {
             if (t > 0) at::set_num_threads(t);
             // oneDNN splits the work for the thread count in effect when a primitive is created.
-            OnednnNet net(graph, b, imgsz, imgsz);
+            OnednnNet::Options no;
+            no.int8 = plan.get();
+            OnednnNet net(graph, b, imgsz, imgsz, no);
             if (b == batches.front() && t == threads.front()) {  // which kernels oneDNN picked on this CPU
               std::map<std::string, int> impls;
               for (const auto& s : net.conv_implementations()) ++impls[s];

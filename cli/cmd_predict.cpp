@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "yolonas/dataset.h"
 #include "yolonas/detector.h"
 #include "yolonas/draw.h"
 #include "yolonas/error.h"
@@ -268,6 +269,25 @@ size_t run_video(Detector& det, cv::VideoCapture& cap, const std::string& label,
 
 }  // namespace
 
+std::vector<std::string> calibration_images(const std::string& calib) {
+  if (calib.empty()) throw Error("calib= is empty: give a folder, a glob, an image or a data.yaml");
+  const fs::path p(calib);
+  const std::string ext = lower_ext(p);
+  const bool dataset = ext == ".yaml" || ext == ".yml" || ext == ".json" ||
+                       (fs::is_directory(p) && (fs::exists(p / "data.yaml") || fs::exists(p / "annotations") ||
+                                                fs::exists(p / "ImageSets")));
+  std::vector<std::string> images;
+  if (dataset) {
+    const DataYaml d = open_dataset(calib);
+    const std::string split = d.splits.count("train") ? "train" : d.splits.begin()->first;
+    for (const YoloSample& s : load_split(d, split).samples) images.push_back(s.image);
+  } else {
+    images = resolve_sources(calib).images;
+  }
+  if (images.empty()) throw Error("calib=" + calib + ": no image found");
+  return images;
+}
+
 DetectorOptions detector_options(const Args& args) {
   DetectorOptions o;
   o.model = args.str("model", "");
@@ -279,13 +299,14 @@ DetectorOptions detector_options(const Args& args) {
   o.threads = args.integer("threads", 0);
   o.device = args.str("device", "cpu");
   o.engine = args.str("engine", "auto");
+  if (args.has("calib")) o.calibration_images = calibration_images(args.str("calib", ""));
   return o;
 }
 
 int cmd_predict(const Args& args) {
   args.check_known({"model", "weights", "source", "conf", "iou", "imgsz", "max_det", "classes", "agnostic", "batch",
                     "save", "save_txt", "save_conf", "save_json", "show", "project", "name", "exist_ok", "threads",
-                    "ema", "random_init", "fuse", "top_k", "device", "engine"});
+                    "ema", "random_init", "fuse", "top_k", "device", "engine", "calib"});
   DetectorOptions dopt = detector_options(args);
 
   Options o;

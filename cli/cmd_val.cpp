@@ -33,7 +33,7 @@ namespace {
 const std::vector<std::string> kValKeys = {
     "model", "weights", "data",  "split",    "conf",   "iou",   "imgsz",         "batch",  "max_det",
     "save_json", "project", "name", "exist_ok", "threads", "fuse", "ema",        "random_init",
-    "gt",    "pred",    "images", "metric",  "plots",  "zero_id_quirk", "verbose", "device", "engine"};
+    "gt",    "pred",    "images", "metric",  "plots",  "zero_id_quirk", "verbose", "device", "engine", "calib"};
 
 enum class Metric { Coco, Sg, Both };
 
@@ -360,6 +360,22 @@ int val_model(const Args& args) {
     std::cerr << "warning: conf=" << nms.conf << " is above SG's 0.01: the SG metric sees fewer detections than SG would\n";
 
   ValSet set = load_val_set(args);
+  if (opt.engine == "int8" && opt.calibration_images.empty()) {
+    // Calibrate on the dataset's training images when it has them: not on the images scored.
+    const std::string data = args.str("data", "");
+    bool from_train = false;
+    if (!ends_with(data, ".json")) {
+      const DataYaml d = open_dataset(data);
+      if (d.splits.count("train") && args.str("split", "val") != "train") {
+        for (const YoloSample& s : load_split(d, "train").samples) opt.calibration_images.push_back(s.image);
+        from_train = true;
+      }
+    }
+    if (!from_train) {
+      std::cerr << "warning: engine=int8 calibrates on the evaluated images (no train split; calib= chooses others)\n";
+      opt.calibration_images = set.image_paths;
+    }
+  }
   Detector det = Detector::load(opt);
   std::cerr << det.describe() << "\n";
   const int num_classes = set.from_yolo ? static_cast<int>(set.yolo.names.size()) : set.gt.num_classes();

@@ -5,8 +5,13 @@
 
 namespace yolonas::cli {
 
-// The model keys shared by predict and val: model weights random_init ema fuse imgsz threads.
+// The model keys shared by predict and val: model weights random_init ema fuse imgsz threads device
+// engine calib.
 DetectorOptions detector_options(const Args& args);
+
+// calib=: INT8 calibration images from a folder, a glob, an image, or a dataset (data.yaml, COCO or
+// VOC folder: its train split, else its first split). Throws when it names no image.
+std::vector<std::string> calibration_images(const std::string& calib);
 
 int cmd_predict(const Args& args);
 int cmd_val(const Args& args);

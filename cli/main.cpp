@@ -19,7 +19,8 @@ modes:
               save=true save_txt=false save_conf=false save_json=false show=false
               project=runs/detect name=predict exist_ok=false threads=0 ema=true random_init=false
               device=cpu|cuda|cuda:N|N (predict, val, train, benchmark; a GPU needs a CUDA LibTorch build)
-              engine=auto|onednn|libtorch (auto: the oneDNN runtime on the CPU with fuse=full)
+              engine=auto|onednn|int8|libtorch (auto: the oneDNN runtime on the CPU with fuse=full;
+              int8: quantized, calib=DIR|GLOB|data.yaml gives the calibration images)
               (no model= and no weights=: the built-in default model, models/yolonas_default.pth)
   val         COCO mAP of a model on a dataset, or of an existing predictions file
               model=... weights=... data=data.yaml|DIR|instances.json split=val conf=0.001 iou=0.7
@@ -36,7 +37,7 @@ modes:
               (opset 13, fused, box decode inside; imgsz=640 batch=0 for a dynamic batch)
   benchmark   speed and memory of the LibTorch paths
               model=yolo_nas_s weights=PATH imgsz=640 batches=1,8 threads=1,2 iters=5 warmup=1 fuse=none,partial,full
-              engine=libtorch,onednn
+              engine=libtorch,onednn,int8
               train=true data=data.yaml batch=8 workers=1: training pipeline vs raw forward+backward images/s
   help        this text
 

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <map>
+#include <opencv2/imgcodecs.hpp>
 
 #include "yolonas/dnn_graph_builder.h"
 #include "yolonas/error.h"
@@ -16,6 +17,8 @@ struct Detector::Impl {
   int threads = 1;
   torch::Device device{torch::kCPU};
   bool onednn = false;
+  std::unique_ptr<DnnInt8> int8;                   // int8: the quantization plan
+  size_t calibrated = 0;                           // int8: calibration images used
   DnnGraph graph;                                  // onednn: the model (the LibTorch copy is released)
   std::map<int, std::unique_ptr<OnednnNet>> nets;  // onednn: one per batch size seen
 };
@@ -32,16 +35,36 @@ Detector Detector::load(const DetectorOptions& options) {
   impl->lm = load_model(options);
   impl->fuse = options.fuse;
   const std::string& engine = options.engine;
-  if (engine != "auto" && engine != "libtorch" && engine != "onednn")
-    throw Error("engine=" + engine + ": expected auto, libtorch or onednn");
-  if (engine == "onednn" && !impl->device.is_cpu()) throw Error("engine=onednn runs on the CPU; drop device= or use engine=libtorch");
-  if (engine == "onednn" && parse_fuse_mode(options.fuse) != FuseMode::kFull)
-    throw Error("engine=onednn runs the fully fused model: use fuse=full (the default)");
+  if (engine != "auto" && engine != "libtorch" && engine != "onednn" && engine != "int8")
+    throw Error("engine=" + engine + ": expected auto, libtorch, onednn or int8");
+  const bool dnn = engine == "onednn" || engine == "int8";
+  if (dnn && !impl->device.is_cpu()) throw Error("engine=" + engine + " runs on the CPU; drop device= or use engine=libtorch");
+  if (dnn && parse_fuse_mode(options.fuse) != FuseMode::kFull)
+    throw Error("engine=" + engine + " runs the fully fused model: use fuse=full (the default)");
+  if (engine == "int8" && options.calibration_images.empty())
+    throw Error("engine=int8 needs calibration images like the ones to detect on: calib=DIR|GLOB|data.yaml");
   fuse_for_inference(impl->lm.model, options.fuse);
-  impl->onednn = engine == "onednn" || (engine == "auto" && impl->device.is_cpu() && parse_fuse_mode(options.fuse) == FuseMode::kFull);
+  impl->onednn = dnn || (engine == "auto" && impl->device.is_cpu() && parse_fuse_mode(options.fuse) == FuseMode::kFull);
   if (impl->onednn) {
     impl->graph = build_dnn_graph(impl->lm.model);
     impl->lm.model = YoloNAS(nullptr);  // the weights now live in the graph
+    if (engine == "int8") {
+      // Post-training quantization: activation ranges of up to 32 images, evenly spread over the list.
+      const auto& pp = impl->lm.meta.preprocessing;
+      const auto& all = options.calibration_images;
+      const size_t n = std::min<size_t>(all.size(), 32);
+      std::vector<std::vector<float>> inputs(n, std::vector<float>(static_cast<size_t>(3) * pp.input_h * pp.input_w));
+      std::vector<const float*> ptrs;
+      for (size_t i = 0; i < n; ++i) {
+        const std::string& path = all[i * all.size() / n];
+        const cv::Mat im = cv::imread(path, cv::IMREAD_COLOR);
+        if (im.empty()) throw Error("calibration image '" + path + "' cannot be read");
+        preprocess_image(im, pp, inputs[i].data());
+        ptrs.push_back(inputs[i].data());
+      }
+      impl->int8 = std::make_unique<DnnInt8>(plan_int8(impl->graph, calibrate_ranges(impl->graph, pp.input_h, pp.input_w, ptrs)));
+      impl->calibrated = n;
+    }
   } else {
     impl->lm.model->to(impl->device);
   }
@@ -56,7 +79,10 @@ std::string Detector::describe() const {
   const auto& m = impl_->lm.meta;
   return m.model_name + " (" + std::to_string(m.arch.num_classes) + " classes, " +
          std::to_string(m.preprocessing.input_h) + "x" + std::to_string(m.preprocessing.input_w) + ", fuse=" +
-         impl_->fuse + (impl_->onednn ? ", oneDNN" : "") + ", " +
+         impl_->fuse +
+         (impl_->int8 ? ", oneDNN INT8 (calibrated on " + std::to_string(impl_->calibrated) + " images)"
+                      : impl_->onednn ? ", oneDNN" : "") +
+         ", " +
          (impl_->device.is_cpu() ? std::to_string(impl_->threads) + " threads" : impl_->device.str()) + ") from " +
          impl_->lm.source;
 }
@@ -81,7 +107,11 @@ std::vector<ImageResult> Detector::predict(const std::vector<cv::Mat>& images, c
 
   if (impl_->onednn) {
     auto& net = impl_->nets[static_cast<int>(n)];
-    if (!net) net = std::make_unique<OnednnNet>(impl_->graph, static_cast<int>(n), pp.input_h, pp.input_w);
+    if (!net) {
+      OnednnNet::Options o;
+      o.int8 = impl_->int8.get();
+      net = std::make_unique<OnednnNet>(impl_->graph, static_cast<int>(n), pp.input_h, pp.input_w, o);
+    }
     std::vector<float> boxes, scores;
     net->run(input.data_ptr<float>(), boxes, scores);
     const auto t2 = clock::now();

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <unordered_map>
@@ -21,6 +22,21 @@ struct OnednnNet::Impl {
   dnnl::stream strm{eng};
   DnnGraph graph;  // kept for the head layout (weights are copied into oneDNN memory)
   int batch = 1, height = 0, width = 0;
+  const DnnInt8* q = nullptr;     // INT8 plan, or FP32
+  bool share_memory = true;
+  std::vector<uint8_t> head_out;  // buffers the decode reads: f32 even in INT8
+
+  dt buf_dt(int b) const {
+    if (!q || head_out[static_cast<size_t>(b)] || q->is_f32[static_cast<size_t>(b)]) return dt::f32;
+    return q->is_unsigned[static_cast<size_t>(b)] ? dt::u8 : dt::s8;
+  }
+  float buf_mult(int b) const { return buf_dt(b) == dt::f32 ? 1.0f : q->mult[static_cast<size_t>(b)]; }
+  // `md` with another data type, same dims and layout.
+  static memory::desc with_dt(const memory::desc& md, dt t) {
+    memory::desc out = md;
+    out.data.data_type = static_cast<dnnl_data_type_t>(t);
+    return out;
+  }
 
   struct Buffer {
     memory::dims dims;  // N, C, H, W
@@ -56,7 +72,10 @@ struct OnednnNet::Impl {
     const memory& m = buffers[static_cast<size_t>(buf)].mem;
     if (m.get_desc() == want) return m;
     memory out = make_act(want);
-    steps.push_back({dnnl::reorder(m, out), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}}});
+    dnnl::primitive_attr attr;
+    // f32 -> int8 (the network input): quantize with the buffer's scale.
+    if (m.get_desc().data_type() == dt::f32 && want.data_type() != dt::f32) attr.set_output_scales(0, {q->mult[static_cast<size_t>(buf)]});
+    steps.push_back({dnnl::reorder(m, out, attr), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}}});
     return out;
   }
 
@@ -67,61 +86,100 @@ struct OnednnNet::Impl {
 
   memory::dims dims_of(int buf) const { return buffers[static_cast<size_t>(buf)].dims; }
 
+  // Per-output-channel s8 weights (wmult[oc] = 127 / max |w[oc]|) in the user layout `user_tag`
+  // ({OC, IC, K, K} as oihw, or iohw for PyTorch's transposed convolutions).
+  std::vector<int8_t> quantize_weights(const DnnOp& op, bool iohw, std::vector<float>& wmult) const {
+    const size_t per = static_cast<size_t>(op.kernel) * op.kernel;
+    std::vector<float> mx(static_cast<size_t>(op.cout), 0.0f);
+    auto index = [&](int oc, int ic, size_t kk) {
+      return iohw ? (static_cast<size_t>(ic) * op.cout + oc) * per + kk : (static_cast<size_t>(oc) * op.cin + ic) * per + kk;
+    };
+    for (int oc = 0; oc < op.cout; ++oc)
+      for (int ic = 0; ic < op.cin; ++ic)
+        for (size_t kk = 0; kk < per; ++kk) mx[oc] = std::max(mx[oc], std::fabs(op.weights[index(oc, ic, kk)]));
+    wmult.resize(static_cast<size_t>(op.cout));
+    std::vector<int8_t> w(op.weights.size());
+    for (int oc = 0; oc < op.cout; ++oc) {
+      wmult[oc] = mx[oc] > 0 ? 127.0f / mx[oc] : 1.0f;
+      for (int ic = 0; ic < op.cin; ++ic)
+        for (size_t kk = 0; kk < per; ++kk) {
+          const size_t i = index(oc, ic, kk);
+          w[i] = static_cast<int8_t>(std::clamp(std::lround(op.weights[i] * wmult[oc]), -127L, 127L));
+        }
+    }
+    return w;
+  }
+
+  // Convolution or transposed convolution, FP32 or INT8.
   void add_conv(const DnnOp& op) {
+    const bool deconv = op.kind == DnnOpKind::Deconv;
     const memory::dims in = dims_of(op.inputs[0]);
     if (in[1] != op.cin) throw Error(op.name + ": expects " + std::to_string(op.cin) + " input channels, gets " + std::to_string(in[1]));
-    const memory::dim oh = (in[2] + 2 * op.pad - op.kernel) / op.stride + 1;
-    const memory::dim ow = (in[3] + 2 * op.pad - op.kernel) / op.stride + 1;
+    const memory::dim oh = deconv ? in[2] * op.stride : (in[2] + 2 * op.pad - op.kernel) / op.stride + 1;
+    const memory::dim ow = deconv ? in[3] * op.stride : (in[3] + 2 * op.pad - op.kernel) / op.stride + 1;
     const memory::dims out = {in[0], op.cout, oh, ow};
     buffers[static_cast<size_t>(op.output)].dims = out;
     const memory::dims wdims = {op.cout, op.cin, op.kernel, op.kernel};
-    const memory::desc src_any(in, dt::f32, tag::any), w_any(wdims, dt::f32, tag::any),
-        b_md({op.cout}, dt::f32, tag::a), dst_any(out, dt::f32, tag::any);
-    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_any,
-                                      w_any, b_md, dst_any, {op.stride, op.stride}, {op.pad, op.pad}, {op.pad, op.pad});
+    // INT8 when the input is quantized (its output may be f32: the first convolution of a head).
+    const dt src_t = buf_dt(op.inputs[0]), dst_t = buf_dt(op.output);
+    const bool int8 = src_t != dt::f32;
+    if (!int8 && dst_t != dt::f32) throw Error(op.name + ": an FP32 convolution cannot write a quantized buffer");
+    const memory::desc src_any(in, src_t, tag::any), w_any(wdims, int8 ? dt::s8 : dt::f32, tag::any),
+        b_md({op.cout}, int8 ? dt::s32 : dt::f32, tag::a), dst_any(out, dst_t, tag::any);
+    const memory::dims strides = {op.stride, op.stride}, pad = {op.pad, op.pad};
     dnnl::primitive_attr attr;
     if (op.relu) {
       dnnl::post_ops po;
       po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
       attr.set_post_ops(po);
     }
-    dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
-    conv_impls.push_back(pd.impl_info_str());
-    memory w = reorder_weights(op.weights, wdims, tag::oihw, pd.weights_desc());
+    std::vector<float> wmult;
+    std::vector<int8_t> wq;
+    if (int8) {
+      // dst = (sum src_q * w_q + bias_q) * mult_dst / (mult_src * wmult[oc])
+      wq = quantize_weights(op, deconv, wmult);
+      std::vector<float> scales(static_cast<size_t>(op.cout));
+      for (int oc = 0; oc < op.cout; ++oc)
+        scales[oc] = buf_mult(op.output) / (buf_mult(op.inputs[0]) * wmult[oc]);
+      attr.set_output_scales(1 << 1, scales);
+    }
+    dnnl::primitive prim;
+    memory::desc src_want, w_want, dst_md;
+    if (deconv) {
+      dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
+                                          src_any, w_any, b_md, dst_any, strides, {0, 0}, {0, 0});
+      dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng);
+      src_want = pd.src_desc(), w_want = pd.weights_desc(), dst_md = pd.dst_desc();
+      prim = dnnl::deconvolution_forward(pd);
+    } else {
+      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                        src_any, w_any, b_md, dst_any, strides, pad, pad);
+      dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
+      conv_impls.push_back(pd.impl_info_str());
+      src_want = pd.src_desc(), w_want = pd.weights_desc(), dst_md = pd.dst_desc();
+      prim = dnnl::convolution_forward(pd);
+    }
+    const tag user_tag = deconv ? tag::iohw : tag::oihw;
+    memory w = int8 ? reorder_user(wq.data(), {wdims, dt::s8, user_tag}, w_want)
+                    : reorder_user(op.weights.data(), {wdims, dt::f32, user_tag}, w_want);
     memory bias(b_md, eng);
-    std::copy(op.bias.begin(), op.bias.end(), static_cast<float*>(bias.get_data_handle()));
-    const memory src = as_layout(op.inputs[0], pd.src_desc());
-    set_output(op, pd.dst_desc());
-    steps.push_back({dnnl::convolution_forward(pd),
-                     {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
-                      {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}});
+    if (int8) {
+      auto* bq = static_cast<int32_t*>(bias.get_data_handle());
+      for (int oc = 0; oc < op.cout; ++oc)
+        bq[oc] = static_cast<int32_t>(std::lround(op.bias[oc] * buf_mult(op.inputs[0]) * wmult[oc]));
+    } else {
+      std::copy(op.bias.begin(), op.bias.end(), static_cast<float*>(bias.get_data_handle()));
+    }
+    const memory src = as_layout(op.inputs[0], src_want);
+    set_output(op, dst_md);
+    steps.push_back({prim, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
+                            {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}});
   }
 
-  void add_deconv(const DnnOp& op) {
-    const memory::dims in = dims_of(op.inputs[0]);
-    const memory::dims out = {in[0], op.cout, in[2] * op.stride, in[3] * op.stride};
-    buffers[static_cast<size_t>(op.output)].dims = out;
-    // oneDNN's deconvolution weights are {OC, IC, KH, KW}; PyTorch stores (IC, OC, KH, KW) = iohw.
-    const memory::dims wdims = {op.cout, op.cin, op.kernel, op.kernel};
-    const memory::desc src_any(in, dt::f32, tag::any), w_any(wdims, dt::f32, tag::any),
-        b_md({op.cout}, dt::f32, tag::a), dst_any(out, dt::f32, tag::any);
-    dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
-                                        src_any, w_any, b_md, dst_any, {op.stride, op.stride}, {0, 0}, {0, 0});
-    dnnl::deconvolution_forward::primitive_desc pd(d, eng);
-    memory w = reorder_weights(op.weights, wdims, tag::iohw, pd.weights_desc());
-    memory bias(b_md, eng);
-    std::copy(op.bias.begin(), op.bias.end(), static_cast<float*>(bias.get_data_handle()));
-    const memory src = as_layout(op.inputs[0], pd.src_desc());
-    set_output(op, pd.dst_desc());
-    steps.push_back({dnnl::deconvolution_forward(pd),
-                     {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
-                      {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}});
-  }
-
-  memory reorder_weights(const std::vector<float>& w, const memory::dims& dims, tag user_tag,
-                         const memory::desc& want) {
-    memory user({dims, dt::f32, user_tag}, eng);
-    std::copy(w.begin(), w.end(), static_cast<float*>(user.get_data_handle()));
+  // User data (`user` layout) copied into a new memory of layout `want`.
+  memory reorder_user(const void* data, const memory::desc& user_md, const memory::desc& want) {
+    memory user(user_md, eng);
+    std::memcpy(user.get_data_handle(), data, user_md.get_size());
     if (user.get_desc() == want) return user;
     memory out(want, eng);
     dnnl::reorder(user, out).execute(strm, user, out);
@@ -134,7 +192,7 @@ struct OnednnNet::Impl {
     buffers[static_cast<size_t>(op.output)].dims = in;  // stride 1, padding k/2: same size
     const memory& src = buffers[static_cast<size_t>(op.inputs[0])].mem;
     dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src.get_desc(),
-                                  memory::desc(in, dt::f32, tag::any), {1, 1}, {op.kernel, op.kernel},
+                                  memory::desc(in, src.get_desc().data_type(), tag::any), {1, 1}, {op.kernel, op.kernel},
                                   {op.pad, op.pad}, {op.pad, op.pad});
     dnnl::pooling_forward::primitive_desc pd(d, eng);
     set_output(op, pd.dst_desc());
@@ -161,10 +219,13 @@ struct OnednnNet::Impl {
 
   void add_sum(const DnnOp& op) {
     buffers[static_cast<size_t>(op.output)].dims = dims_of(op.inputs[0]);
-    // Both inputs in the layout of the first (a reorder when they differ).
+    // Both inputs in the layout of the first (a reorder when they differ); in INT8 each input's scale
+    // is folded into its sum coefficient.
     const memory a = buffers[static_cast<size_t>(op.inputs[0])].mem;
-    const memory b = as_layout(op.inputs[1], a.get_desc());
-    dnnl::sum::primitive_desc pd(a.get_desc(), op.scales, {a.get_desc(), b.get_desc()}, eng);
+    const memory b = as_layout(op.inputs[1], with_dt(a.get_desc(), buffers[static_cast<size_t>(op.inputs[1])].mem.get_desc().data_type()));
+    std::vector<float> scales = op.scales;
+    for (size_t i = 0; i < 2; ++i) scales[i] *= buf_mult(op.output) / buf_mult(op.inputs[i]);
+    dnnl::sum::primitive_desc pd(with_dt(a.get_desc(), buf_dt(op.output)), scales, {a.get_desc(), b.get_desc()}, eng);
     set_output(op, pd.dst_desc());
     steps.push_back({dnnl::sum(pd),
                      {{DNNL_ARG_MULTIPLE_SRC, a}, {DNNL_ARG_MULTIPLE_SRC + 1, b},
@@ -182,8 +243,17 @@ struct OnednnNet::Impl {
   }
 };
 
-OnednnNet::OnednnNet(const DnnGraph& graph, int batch, int height, int width) : impl_(std::make_unique<Impl>()) {
+OnednnNet::OnednnNet(const DnnGraph& graph, int batch, int height, int width, const Options& options)
+    : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
+  m.q = options.int8;
+  m.share_memory = options.share_memory;
+  if (m.q && (m.q->mult.size() != static_cast<size_t>(graph.num_buffers) ||
+              m.q->is_unsigned.size() != static_cast<size_t>(graph.num_buffers)))
+    throw Error("oneDNN runtime: the INT8 plan does not belong to this graph");
+  m.head_out.assign(static_cast<size_t>(graph.num_buffers), 0);
+  for (int b : graph.reg_outputs) m.head_out[static_cast<size_t>(b)] = 1;
+  for (int b : graph.cls_outputs) m.head_out[static_cast<size_t>(b)] = 1;
   if (batch < 1 || height < 32 || width < 32 || height % 32 || width % 32)
     throw Error("oneDNN runtime: input " + std::to_string(batch) + "x" + std::to_string(height) + "x" +
                 std::to_string(width) + " is not a batch >= 1 of multiples of 32");
@@ -197,7 +267,7 @@ OnednnNet::OnednnNet(const DnnGraph& graph, int batch, int height, int width) : 
     try {
       switch (op.kind) {
         case DnnOpKind::Conv: m.add_conv(op); break;
-        case DnnOpKind::Deconv: m.add_deconv(op); break;
+        case DnnOpKind::Deconv: m.add_conv(op); break;
         case DnnOpKind::MaxPool: m.add_maxpool(op); break;
         case DnnOpKind::Concat: m.add_concat(op); break;
         case DnnOpKind::Sum: m.add_sum(op); break;
@@ -232,6 +302,8 @@ void OnednnNet::Impl::plan_memory() {
     }
   for (const auto* outs : {&reg_plain, &cls_plain})
     for (const memory& m : *outs) last[index.at(m.get())] = end;
+  if (!share_memory)  // every activation keeps its values (calibration reads them after the run)
+    for (size_t i = 0; i < n; ++i) first[i] = 0, last[i] = end;
   // Greedy: in order of first use, take a free slot (its tenant's range ended before), the smallest
   // that is big enough, else the biggest free one grown, else a new slot.
   std::vector<size_t> order(n);
@@ -341,6 +413,71 @@ void OnednnNet::run(const float* input, std::vector<float>& boxes, std::vector<f
     }
     first += hw;
   }
+}
+
+void OnednnNet::update_ranges(DnnRanges& r) const {
+  const Impl& m = *impl_;
+  if (m.share_memory || m.q) throw Error("oneDNN runtime: ranges need an FP32 net built with share_memory=false");
+  r.lo.resize(m.buffers.size(), INFINITY);
+  r.hi.resize(m.buffers.size(), -INFINITY);
+  for (size_t b = 0; b < m.buffers.size(); ++b) {
+    const memory& mem = m.buffers[b].mem;
+    const float* p = static_cast<const float*>(mem.get_data_handle());
+    const size_t n = mem.get_desc().get_size() / sizeof(float);  // blocked layouts pad with zeros
+    for (size_t i = 0; i < n; ++i) {
+      r.lo[b] = std::min(r.lo[b], p[i]);
+      r.hi[b] = std::max(r.hi[b], p[i]);
+    }
+  }
+}
+
+DnnRanges calibrate_ranges(const DnnGraph& graph, int height, int width, const std::vector<const float*>& images) {
+  if (images.empty()) throw Error("INT8 calibration needs at least one image");
+  OnednnNet::Options o;
+  o.share_memory = false;
+  OnednnNet net(graph, 1, height, width, o);
+  DnnRanges r;
+  std::vector<float> boxes, scores;
+  for (const float* im : images) {
+    net.run(im, boxes, scores);
+    net.update_ranges(r);
+  }
+  return r;
+}
+
+DnnInt8 plan_int8(const DnnGraph& g, const DnnRanges& r, bool float_heads) {
+  const size_t n = static_cast<size_t>(g.num_buffers);
+  if (r.lo.size() != n || r.hi.size() != n) throw Error("INT8 plan: the ranges do not belong to this graph");
+  // Buffers that must share a scale: a concat's inputs and output, a max-pool's input and output.
+  std::vector<size_t> parent(n);
+  for (size_t i = 0; i < n; ++i) parent[i] = i;
+  auto find = [&](size_t i) {
+    while (parent[i] != i) i = parent[i] = parent[parent[i]];
+    return i;
+  };
+  for (const DnnOp& op : g.ops)
+    if (op.kind == DnnOpKind::Concat || op.kind == DnnOpKind::MaxPool)
+      for (int in : op.inputs) parent[find(static_cast<size_t>(in))] = find(static_cast<size_t>(op.output));
+  std::vector<float> absmax(n, 0.0f);
+  std::vector<uint8_t> nonneg(n, 1);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t root = find(i);
+    absmax[root] = std::max({absmax[root], std::fabs(r.lo[i]), std::fabs(r.hi[i])});
+    if (r.lo[i] < 0) nonneg[root] = 0;
+  }
+  DnnInt8 q;
+  q.mult.resize(n);
+  q.is_unsigned.resize(n);
+  q.is_f32.assign(n, 0);
+  if (float_heads)
+    for (const DnnOp& op : g.ops)
+      if (op.name.rfind("heads.", 0) == 0) q.is_f32[static_cast<size_t>(op.output)] = 1;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t root = find(i);
+    q.is_unsigned[i] = nonneg[root];
+    q.mult[i] = absmax[root] > 0 ? (nonneg[root] ? 255.0f : 127.0f) / absmax[root] : 1.0f;
+  }
+  return q;
 }
 
 }  // namespace yolonas

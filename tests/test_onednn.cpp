@@ -13,6 +13,11 @@
 #include "yolonas/model_loader.h"
 #include "yolonas/onednn_net.h"
 #include "yolonas/onnx_export.h"
+#include "yolonas/postprocess.h"
+#include "yolonas/detector.h"
+
+#include <filesystem>
+#include <opencv2/imgcodecs.hpp>
 #include "yolonas/state_dict.h"
 
 using namespace yolonas;
@@ -162,4 +167,53 @@ TEST(OnnxExport, RefusesSizesThatAreNotMultiplesOf32) {
   OnnxExportOptions eo;
   eo.height = 100;
   EXPECT_THROW(export_onnx(build_dnn_graph(m), eo), Error);
+}
+
+// ---- INT8 ----------------------------------------------------------------------------------------
+
+TEST(OnednnInt8, DefaultModelKeepsItsDetections) {
+  // The built-in model on images like the ones it was trained on (tests/data/synth: six validation
+  // images of `yolonas synth`), calibrated on three of them and checked on the other three: every
+  // FP32 detection has an INT8 detection of its class that overlaps it closely (one detection near
+  // the confidence threshold may flip).
+  const std::string root = std::string(YOLONAS_TEST_DATA) + "/../../";
+  const std::string synth = std::string(YOLONAS_TEST_DATA) + "/synth/";
+  DetectorOptions o;
+  o.model = "";
+  o.weights = root + "models/yolonas_default.pth";
+  o.threads = 1;
+  if (!std::filesystem::exists(o.weights)) GTEST_SKIP() << "models/yolonas_default.pth is missing";
+  o.engine = "onednn";
+  Detector fp32 = Detector::load(o);
+  o.engine = "int8";
+  EXPECT_THROW(Detector::load(o), Error);  // no calibration images
+  o.calibration_images = {synth + "000003.jpg", synth + "000010.jpg", synth + "000017.jpg"};
+  Detector int8 = Detector::load(o);
+  EXPECT_NE(int8.describe().find("INT8 (calibrated on 3 images)"), std::string::npos) << int8.describe();
+  NmsParams nms = NmsParams::predict_defaults();
+  auto iou = [](const Detection& a, const Detection& b) {
+    const float iw = std::max(0.f, std::min(a.x2, b.x2) - std::max(a.x1, b.x1));
+    const float ih = std::max(0.f, std::min(a.y2, b.y2) - std::max(a.y1, b.y1));
+    const float u = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - iw * ih;
+    return u > 0 ? iw * ih / u : 0.f;
+  };
+  size_t total = 0;
+  for (const char* name : {"000024.jpg", "000031.jpg", "000038.jpg"}) {
+    const cv::Mat im = cv::imread(synth + name);
+    ASSERT_FALSE(im.empty()) << name;
+    const auto fd = fp32.predict(im, nms).detections, qd = int8.predict(im, nms).detections;
+    int matched = 0;
+    for (const Detection& d : fd) {
+      float best = 0;
+      for (const Detection& e : qd)
+        if (e.cls == d.cls) best = std::max(best, iou(d, e));
+      matched += best >= 0.8f;
+    }
+    std::printf("%s: FP32 %zu detections, INT8 %zu, %d FP32 detections matched at IoU >= 0.8\n", name, fd.size(),
+                qd.size(), matched);
+    total += fd.size();
+    EXPECT_GE(matched + 1, static_cast<int>(fd.size())) << name;
+    EXPECT_LE(std::abs(static_cast<int>(qd.size()) - static_cast<int>(fd.size())), 1) << name;
+  }
+  EXPECT_GE(total, 3u);  // the check saw detections
 }

@@ -27,9 +27,11 @@ struct DetectorOptions {
   int imgsz = 0;                     // square network input; 0 = checkpoint's / 640
   int threads = 0;                   // 0 = all cores
   std::string device = "cpu";        // cpu | cuda | cuda:N | N (a CUDA LibTorch build is needed for a GPU)
-  // libtorch | onednn (the fully fused model on oneDNN primitives, CPU only) | auto: onednn on the
-  // CPU with fuse=full, libtorch otherwise.
+  // libtorch | onednn (the fully fused model on oneDNN primitives, CPU only) | int8 (the same,
+  // quantized after calibration on calibration_images) | auto: onednn on the CPU with fuse=full,
+  // libtorch otherwise.
   std::string engine = "auto";
+  std::vector<std::string> calibration_images;  // int8: images like the ones to detect on (up to 32 used)
   int num_classes = 0;               // only for random_init / arch files without a checkpoint; 0 = arch's
 };
 
