@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -19,11 +20,13 @@
 #include "yolonas/coco_eval.h"
 #include "yolonas/coco_names.h"
 #include "yolonas/dataset.h"
+#include "yolonas/dnn_graph_builder.h"
 #include "yolonas/error.h"
 #include "yolonas/fusion.h"
 #include "yolonas/loader.h"
 #include "yolonas/loss.h"
 #include "yolonas/model_loader.h"
+#include "yolonas/onednn_net.h"
 #include "yolonas/optim.h"
 #include "yolonas/plot.h"
 #include "yolonas/progress.h"
@@ -223,7 +226,8 @@ struct EmaHook : TrainHook {
 };
 
 // SG's training-time DetectionMetrics on the EMA weights: NMS (conf 0.01, top 1000, max 300),
-// predictions clipped to the network input, mAP@0.5:0.95 and mAP@0.5.
+// predictions clipped to the network input, mAP@0.5:0.95 and mAP@0.5. On the CPU the fused model
+// runs on the oneDNN runtime (same outputs as LibTorch's to 1e-4, about twice as fast).
 struct ValidationHook : TrainHook {
   void after_epoch(Trainer& t) override {
     const bool last = t.epoch + 1 == t.cfg.epochs;
@@ -233,29 +237,41 @@ struct ValidationHook : TrainHook {
     vm->eval();
     fuse_for_inference(vm, "full");
     vm->to(t.device);
+    const bool onednn = t.device.is_cpu();
+    DnnGraph graph;
+    std::map<int, std::unique_ptr<OnednnNet>> nets;  // per batch size (the last batch may be smaller)
+    if (onednn) graph = build_dnn_graph(vm);
+    std::vector<float> dnn_boxes, dnn_scores;
     std::vector<SgImage> images;
     t.val_loader->start_epoch(0);
     Batch b;
     Progress bar("  val", t.val_loader->batches_per_epoch());
     long done = 0;
     while (t.val_loader->next(b)) {
-      auto x = torch::from_blob(b.images.data(), {b.batch_size, 3, b.height, b.width}, torch::kFloat32);
       torch::Tensor boxes, scores;
-      {
+      int A = 0, C = 0;
+      if (onednn) {
+        auto& net = nets[b.batch_size];
+        if (!net) net = std::make_unique<OnednnNet>(graph, b.batch_size, b.height, b.width);
+        net->run(b.images.data(), dnn_boxes, dnn_scores);
+        A = net->num_anchors(), C = net->num_classes();
+      } else {
+        auto x = torch::from_blob(b.images.data(), {b.batch_size, 3, b.height, b.width}, torch::kFloat32);
         c10::InferenceMode g;
         std::tie(boxes, scores) = vm->forward_decoded(x.to(t.device));
         boxes = boxes.cpu().contiguous();
         scores = scores.cpu().contiguous();
+        A = static_cast<int>(boxes.size(1)), C = static_cast<int>(scores.size(2));
       }
-      const int A = static_cast<int>(boxes.size(1)), C = static_cast<int>(scores.size(2));
       const size_t first = images.size();
       images.resize(first + b.batch_size);
       for (int i = 0; i < b.batch_size; ++i) {
         SgImage& im = images[first + i];
         im.clip_w = static_cast<float>(b.width);
         im.clip_h = static_cast<float>(b.height);
-        for (const auto& d : postprocess(boxes[i].data_ptr<float>(), scores[i].data_ptr<float>(), A, C,
-                                         NmsParams::valid_defaults()))
+        const float* bi = onednn ? &dnn_boxes[static_cast<size_t>(i) * A * 4] : boxes[i].data_ptr<float>();
+        const float* si = onednn ? &dnn_scores[static_cast<size_t>(i) * A * C] : scores[i].data_ptr<float>();
+        for (const auto& d : postprocess(bi, si, A, C, NmsParams::valid_defaults()))
           im.preds.push_back({d.x1, d.y1, d.x2, d.y2, d.cls, d.score});
       }
       for (size_t r = 0; r < b.num_targets(); ++r) {
