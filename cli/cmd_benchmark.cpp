@@ -127,7 +127,7 @@ int cmd_benchmark(const Args& args) {
   if (threads.empty()) threads = {1, 2};
   const auto fuses = split_list(args.str("fuse", "none,partial,full"));
   for (const auto& f : fuses) parse_fuse_mode(f);
-  const auto engines = split_list(args.str("engine", "libtorch"));
+  const auto engines = split_list(args.str("engine", "libtorch,onednn"));
   for (const auto& e : engines)
     if (e != "libtorch" && e != "onednn" && e != "int8")
       throw Error("engine=" + e + ": expected libtorch, onednn or int8");
