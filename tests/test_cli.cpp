@@ -275,3 +275,19 @@ TEST(Cli, ExportOnnxWritesARunnableFileWithTheMetadata) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("expected pth or onnx"), std::string::npos) << r.output;
 }
+
+TEST(Cli, BenchmarkTimesEveryEngineAndWritesTheCsv) {
+  const std::string wd = work_dir("benchmark");
+  auto r = run_cli("benchmark model=" + tiny_dir() + "/tiny_arch.json imgsz=64 batches=1,2 threads=1 iters=1 warmup=0 "
+                   "fuse=full engine=libtorch,onednn,int8 name=b",
+                   wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("oneDNN convolutions:"), std::string::npos) << r.output;
+  std::ifstream csv(fs::path(wd) / "runs/detect/b/benchmark.csv");
+  std::vector<std::string> rows;
+  for (std::string l; std::getline(csv, l);) rows.push_back(l);
+  ASSERT_EQ(rows.size(), 7u) << "header + 3 engines x 2 batch sizes";
+  for (const char* label : {",full,", ",onednn,", ",int8,"})
+    EXPECT_EQ(std::count_if(rows.begin(), rows.end(), [&](const std::string& l) { return l.find(label) != std::string::npos; }), 2)
+        << label;
+}
