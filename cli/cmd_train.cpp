@@ -26,9 +26,7 @@ int cmd_train(const Args& args) {
   c.weight_decay = args.real("weight_decay", c.weight_decay);
   c.momentum = args.real("momentum", c.momentum);
   c.nesterov = args.boolean("nesterov", c.nesterov);
-  c.warmup_mode = args.str("warmup_mode", c.warmup_mode);
-  if (c.warmup_mode != "epoch" && c.warmup_mode != "batch")
-    throw Error("warmup_mode=" + c.warmup_mode + ": expected epoch (LinearEpochLRWarmup) or batch (LinearBatchLRWarmup)");
+  c.warmup_mode = args.str("warmup_mode", c.warmup_mode);  // checked by train()
   c.warmup_epochs = args.integer("warmup_epochs", c.warmup_epochs);
   c.warmup_steps = args.integer("warmup_steps", c.warmup_steps);
   c.warmup_initial_lr = args.real("warmup_initial_lr", c.warmup_initial_lr);

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <opencv2/imgcodecs.hpp>
 
 #include "commands.h"
@@ -227,6 +228,7 @@ struct ValSet {
   CocoDataset gt;            // COCO source: loaded; YOLO source: built after the images are read
   bool from_yolo = false;
   YoloSplit yolo;
+  std::optional<DataYaml> dataset;  // data= other than one json (its train split calibrates INT8)
 };
 
 ValSet load_val_set(const Args& args) {
@@ -243,7 +245,8 @@ ValSet load_val_set(const Args& args) {
     // One json is the ground truth as pycocotools reads it: a malformed annotation stops here.
     use_coco(load_coco_json(data), data, args.str("images", ""));
   } else {
-    const DataYaml d = open_dataset(data);
+    set.dataset = open_dataset(data);
+    const DataYaml& d = *set.dataset;
     const std::string split = args.str("split", "val");
     if (d.format == DataFormat::Coco) {
       if (!d.coco.count(split)) throw Error(data + ": no '" + split + "' split (split= chooses one)");
@@ -362,16 +365,10 @@ int val_model(const Args& args) {
   ValSet set = load_val_set(args);
   if (opt.engine == "int8" && opt.calibration_images.empty()) {
     // Calibrate on the dataset's training images when it has them: not on the images scored.
-    const std::string data = args.str("data", "");
-    bool from_train = false;
-    if (!ends_with(data, ".json")) {
-      const DataYaml d = open_dataset(data);
-      if (d.splits.count("train") && args.str("split", "val") != "train") {
-        for (const YoloSample& s : load_split(d, "train").samples) opt.calibration_images.push_back(s.image);
-        from_train = true;
-      }
-    }
-    if (!from_train) {
+    const bool from_train = set.dataset && set.dataset->splits.count("train") && args.str("split", "val") != "train";
+    if (from_train) {
+      for (const YoloSample& s : load_split(*set.dataset, "train").samples) opt.calibration_images.push_back(s.image);
+    } else {
       std::cerr << "warning: engine=int8 calibrates on the evaluated images (no train split; calib= chooses others)\n";
       opt.calibration_images = set.image_paths;
     }

@@ -299,7 +299,8 @@ const std::vector<std::string>& split_order() {
 
 }  // namespace
 
-DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& splits_in, const CheckOptions& opt) {
+DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& splits_in, const CheckOptions& opt,
+                         std::map<std::string, YoloSplit>* loaded) {
   DataReport rep;
   rep.data = data.yaml_path;
   rep.format = data.format;
@@ -320,7 +321,7 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
   std::set<std::string> expected_labels, flat_dirs, recursive_dirs, split_sources;
 
   for (const std::string& split : splits) {
-    const YoloSplit ys = load_split(data, split);  // throws when the split or a source is missing
+    YoloSplit ys = load_split(data, split);  // throws when the split or a source is missing
     for (const std::string& src : data.splits.at(split)) split_sources.insert(fs::path(src).lexically_normal().string());
     SplitStats st;
     st.split = split;
@@ -400,6 +401,7 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
     });
     rep.problems.insert(rep.problems.end(), found.begin(), found.end());
     rep.splits.push_back(std::move(st));
+    if (loaded) (*loaded)[split] = std::move(ys);
   }
 
   // Label files that no image uses. Images of splits not checked here still count as users, so that a

@@ -351,13 +351,19 @@ std::string split_of_name(const std::string& stem) {
   return "";
 }
 
-bool is_voc_root(const fs::path& dir) { return fs::is_directory(dir / "ImageSets" / "Main"); }
-
-DataYaml voc_folder(const fs::path& dir) {
+// A dataset given as a folder: its paths and format; the splits are the caller's.
+DataYaml folder_dataset(const fs::path& dir, DataFormat format) {
   DataYaml data;
   data.yaml_path = dir.string();
   data.root = dir.string();
-  data.format = DataFormat::Voc;
+  data.format = format;
+  return data;
+}
+
+bool is_voc_root(const fs::path& dir) { return fs::is_directory(dir / "ImageSets" / "Main"); }
+
+DataYaml voc_folder(const fs::path& dir) {
+  DataYaml data = folder_dataset(dir, DataFormat::Voc);
   std::vector<fs::path> roots;
   if (is_voc_root(dir)) {
     roots.push_back(dir);
@@ -402,10 +408,7 @@ bool is_roboflow_coco(const fs::path& dir) {
 }
 
 DataYaml roboflow_coco_folder(const fs::path& dir) {
-  DataYaml data;
-  data.yaml_path = dir.string();
-  data.root = dir.string();
-  data.format = DataFormat::Coco;
+  DataYaml data = folder_dataset(dir, DataFormat::Coco);
   for (const char* sub : {"train", "valid", "val", "test"}) {
     const fs::path json = dir / sub / "_annotations.coco.json";
     if (!fs::is_regular_file(json)) continue;
@@ -419,10 +422,7 @@ DataYaml roboflow_coco_folder(const fs::path& dir) {
 }
 
 DataYaml coco_folder(const fs::path& dir) {
-  DataYaml data;
-  data.yaml_path = dir.string();
-  data.root = dir.string();
-  data.format = DataFormat::Coco;
+  DataYaml data = folder_dataset(dir, DataFormat::Coco);
   for (const auto& e : fs::directory_iterator(dir / "annotations")) {
     const std::string name = e.path().filename().string();
     if (!e.is_regular_file() || name.rfind("instances_", 0) != 0 || e.path().extension() != ".json") continue;

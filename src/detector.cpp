@@ -1,7 +1,6 @@
 #include "yolonas/detector.h"
 
 #include <chrono>
-#include <map>
 #include <opencv2/imgcodecs.hpp>
 
 #include "yolonas/dnn_graph_builder.h"
@@ -19,8 +18,7 @@ struct Detector::Impl {
   bool onednn = false;
   std::unique_ptr<DnnInt8> int8;                   // int8: the quantization plan
   size_t calibrated = 0;                           // int8: calibration images used
-  DnnGraph graph;                                  // onednn: the model (the LibTorch copy is released)
-  std::map<int, std::unique_ptr<OnednnNet>> nets;  // onednn: one per batch size seen
+  OnednnNetCache nets;                             // onednn: the model (the LibTorch copy is released)
 };
 
 Detector::Detector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -46,7 +44,7 @@ Detector Detector::load(const DetectorOptions& options) {
   fuse_for_inference(impl->lm.model, options.fuse);
   impl->onednn = dnn || (engine == "auto" && impl->device.is_cpu() && parse_fuse_mode(options.fuse) == FuseMode::kFull);
   if (impl->onednn) {
-    impl->graph = build_dnn_graph(impl->lm.model);
+    DnnGraph graph = build_dnn_graph(impl->lm.model);
     impl->lm.model = YoloNAS(nullptr);  // the weights now live in the graph
     if (engine == "int8") {
       // Post-training quantization: activation ranges of up to 32 images, evenly spread over the list.
@@ -62,9 +60,10 @@ Detector Detector::load(const DetectorOptions& options) {
         preprocess_image(im, pp, inputs[i].data());
         ptrs.push_back(inputs[i].data());
       }
-      impl->int8 = std::make_unique<DnnInt8>(plan_int8(impl->graph, calibrate_ranges(impl->graph, pp.input_h, pp.input_w, ptrs)));
+      impl->int8 = std::make_unique<DnnInt8>(plan_int8(graph, calibrate_ranges(graph, pp.input_h, pp.input_w, ptrs)));
       impl->calibrated = n;
     }
+    impl->nets = OnednnNetCache(std::move(graph), impl->int8.get());
   } else {
     impl->lm.model->to(impl->device);
   }
@@ -105,43 +104,29 @@ std::vector<ImageResult> Detector::predict(const std::vector<cv::Mat>& images, c
     results[i].letterbox = preprocess_image(images[i], pp, input[i].data_ptr<float>());
   const auto t1 = clock::now();
 
-  if (impl_->onednn) {
-    auto& net = impl_->nets[static_cast<int>(n)];
-    if (!net) {
-      OnednnNet::Options o;
-      o.int8 = impl_->int8.get();
-      net = std::make_unique<OnednnNet>(impl_->graph, static_cast<int>(n), pp.input_h, pp.input_w, o);
-    }
-    std::vector<float> boxes, scores;
-    net->run(input.data_ptr<float>(), boxes, scores);
-    const auto t2 = clock::now();
-    const int A = net->num_anchors(), C = net->num_classes();
-    for (int64_t i = 0; i < n; ++i) {
-      results[i].detections = postprocess(&boxes[static_cast<size_t>(i) * A * 4], &scores[static_cast<size_t>(i) * A * C],
-                                          A, C, nms);
-      undo_letterbox(results[i].detections, results[i].letterbox);
-    }
-    const auto t3 = clock::now();
-    for (auto& r : results) {
-      r.preprocess_ms = ms(t0, t1) / n;
-      r.inference_ms = ms(t1, t2) / n;
-      r.postprocess_ms = ms(t2, t3) / n;
-    }
-    return results;
-  }
-
+  // Both engines give flat boxes (n x A x 4) and scores (n x A x C).
+  std::vector<float> dnn_boxes, dnn_scores;
   torch::Tensor boxes, scores;
-  {
+  const float *box_data, *score_data;
+  int A, C;
+  if (impl_->onednn) {
+    OnednnNet& net = impl_->nets.get(static_cast<int>(n), pp.input_h, pp.input_w);
+    net.run(input.data_ptr<float>(), dnn_boxes, dnn_scores);
+    box_data = dnn_boxes.data(), score_data = dnn_scores.data();
+    A = net.num_anchors(), C = net.num_classes();
+  } else {
     c10::InferenceMode guard;
     std::tie(boxes, scores) = impl_->lm.model->forward_decoded(input.to(impl_->device));
     boxes = boxes.cpu().contiguous();  // .cpu() waits for a GPU: the timing below is complete
     scores = scores.cpu().contiguous();
+    box_data = boxes.data_ptr<float>(), score_data = scores.data_ptr<float>();
+    A = static_cast<int>(boxes.size(1)), C = static_cast<int>(scores.size(2));
   }
   const auto t2 = clock::now();
 
-  const int A = static_cast<int>(boxes.size(1)), C = static_cast<int>(scores.size(2));
   for (int64_t i = 0; i < n; ++i) {
-    results[i].detections = postprocess(boxes[i].data_ptr<float>(), scores[i].data_ptr<float>(), A, C, nms);
+    results[i].detections = postprocess(box_data + static_cast<size_t>(i) * A * 4, score_data + static_cast<size_t>(i) * A * C,
+                                        A, C, nms);
     undo_letterbox(results[i].detections, results[i].letterbox);
   }
   const auto t3 = clock::now();

@@ -415,6 +415,15 @@ void OnednnNet::run(const float* input, std::vector<float>& boxes, std::vector<f
   }
 }
 
+OnednnNet& OnednnNetCache::get(int batch, int height, int width) {
+  for (const auto& n : nets_)
+    if (n->batch() == batch && n->height() == height && n->width() == width) return *n;
+  OnednnNet::Options o;
+  o.int8 = int8_;
+  nets_.push_back(std::make_unique<OnednnNet>(graph_, batch, height, width, o));
+  return *nets_.back();
+}
+
 void OnednnNet::update_ranges(DnnRanges& r) const {
   const Impl& m = *impl_;
   if (m.share_memory || m.q) throw Error("oneDNN runtime: ranges need an FP32 net built with share_memory=false");

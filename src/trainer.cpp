@@ -238,9 +238,8 @@ struct ValidationHook : TrainHook {
     fuse_for_inference(vm, "full");
     vm->to(t.device);
     const bool onednn = t.device.is_cpu();
-    DnnGraph graph;
-    std::map<int, std::unique_ptr<OnednnNet>> nets;  // per batch size (the last batch may be smaller)
-    if (onednn) graph = build_dnn_graph(vm);
+    OnednnNetCache nets;
+    if (onednn) nets = OnednnNetCache(build_dnn_graph(vm));
     std::vector<float> dnn_boxes, dnn_scores;
     std::vector<SgImage> images;
     t.val_loader->start_epoch(0);
@@ -251,10 +250,9 @@ struct ValidationHook : TrainHook {
       torch::Tensor boxes, scores;
       int A = 0, C = 0;
       if (onednn) {
-        auto& net = nets[b.batch_size];
-        if (!net) net = std::make_unique<OnednnNet>(graph, b.batch_size, b.height, b.width);
-        net->run(b.images.data(), dnn_boxes, dnn_scores);
-        A = net->num_anchors(), C = net->num_classes();
+        OnednnNet& net = nets.get(b.batch_size, b.height, b.width);
+        net.run(b.images.data(), dnn_boxes, dnn_scores);
+        A = net.num_anchors(), C = net.num_classes();
       } else {
         auto x = torch::from_blob(b.images.data(), {b.batch_size, 3, b.height, b.width}, torch::kFloat32);
         c10::InferenceMode g;
@@ -477,10 +475,11 @@ void Trainer::setup() {
   CheckOptions copt;
   copt.workers = std::max(1, cfg.workers);
   copt.progress = true;
-  const DataReport report = check_dataset(data, {"train", "val"}, copt);
+  std::map<std::string, YoloSplit> splits;
+  const DataReport report = check_dataset(data, {"train", "val"}, copt, &splits);
   for (const auto& w : enforce_data_report(report, cfg.strict)) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  YoloSplit train_split = load_split(data, "train");
-  YoloSplit val_split = load_split(data, "val");
+  YoloSplit train_split = std::move(splits.at("train"));
+  YoloSplit val_split = std::move(splits.at("val"));
   drop_bad_images(train_split, report);
   drop_bad_images(val_split, report);
 
@@ -642,7 +641,7 @@ TrainResult train(const TrainConfig& user_config) {
     throw Error("data= is required (a data.yaml, or a COCO or Pascal VOC dataset folder)");
   if (config.warmup_epochs < 0 || config.warmup_steps < 0) throw Error("warmup_epochs and warmup_steps must be >= 0");
   if (config.warmup_mode != "epoch" && config.warmup_mode != "batch")
-    throw Error("warmup_mode=" + config.warmup_mode + ": expected epoch or batch");
+    throw Error("warmup_mode=" + config.warmup_mode + ": expected epoch (LinearEpochLRWarmup) or batch (LinearBatchLRWarmup)");
   Trainer t(config, std::move(resume_ck));
   return t.run();
 }

@@ -13,11 +13,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "test_util.h"
 #include "yolonas/check_data.h"
 #include "yolonas/error.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;
+using namespace yolonas::test;
 
 namespace {
 
@@ -32,17 +34,6 @@ void write_image(const fs::path& p, int w = 64, int h = 48) {
   cv::rectangle(img, cv::Rect(10, 10, 20, 20), cv::Scalar(0, 0, 255), cv::FILLED);
   ASSERT_TRUE(cv::imwrite(p.string(), img));
 }
-
-struct TempRoot {
-  fs::path root;
-  explicit TempRoot(const std::string& name) {
-    root = fs::temp_directory_path() / ("yolonas_check_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(root);
-    fs::create_directories(root);
-  }
-  ~TempRoot() { fs::remove_all(root); }
-  std::string str(const std::string& rel) const { return (root / rel).lexically_normal().string(); }
-};
 
 // A dataset with one problem of every kind:
 //   train: a.png (clean), b.png (label rows 2..8 broken in different ways), c.png (corrupt bytes),
@@ -87,7 +78,7 @@ const DataProblem* find(const DataReport& r, CheckKind kind, const std::string& 
 }  // namespace
 
 TEST(CheckData, ReportsEveryKindWithFileAndLine) {
-  TempRoot t("broken");
+  TempRoot t("check_broken");
   make_broken(t);
   const DataReport r = check_dataset(load_data_yaml(t.str("data.yaml")));
   const std::string b = t.str("labels/train/b.txt");
@@ -140,7 +131,7 @@ TEST(CheckData, ReportsEveryKindWithFileAndLine) {
 }
 
 TEST(CheckData, TrainerHelpersRefuseOrSkip) {
-  TempRoot t("helpers");
+  TempRoot t("check_helpers");
   make_broken(t);
   const DataYaml data = load_data_yaml(t.str("data.yaml"));
   const DataReport r = check_dataset(data, {"train"});
@@ -163,7 +154,7 @@ TEST(CheckData, TrainerHelpersRefuseOrSkip) {
 }
 
 TEST(CheckData, CleanDatasetHasNoProblems) {
-  TempRoot t("clean");
+  TempRoot t("check_clean");
   for (int i = 0; i < 3; ++i) {
     write_image(t.root / "images/train" / ("t" + std::to_string(i) + ".jpg"));
     write_text(t.root / "labels/train" / ("t" + std::to_string(i) + ".txt"), "0 0.4 0.4 0.2 0.3\n1 0.7 0.7 0.2 0.2\n");
@@ -181,7 +172,7 @@ TEST(CheckData, CleanDatasetHasNoProblems) {
 }
 
 TEST(CheckData, FilesSharedBySplitsAreReportedOnce) {
-  TempRoot t("shared");
+  TempRoot t("check_shared");
   for (const char* n : {"p.png", "q.png", "r.png"}) write_image(t.root / "images/all" / n);
   write_text(t.root / "labels/all/p.txt", "0 0.5 0.5 0.2 0.2\n4 0.5 0.5 0.2 0.2\n");  // line 2: bad class
   write_text(t.root / "labels/all/q.txt", "0 0.5 0.5 0.2 0.2\n");
@@ -199,7 +190,7 @@ TEST(CheckData, FilesSharedBySplitsAreReportedOnce) {
 }
 
 TEST(CheckData, EmptyAndUnknownSplits) {
-  TempRoot t("empty");
+  TempRoot t("check_empty");
   fs::create_directories(t.root / "images/train");
   write_text(t.root / "data.yaml", "path: " + t.root.string() + "\ntrain: images/train\nnames: [a]\n");
   const DataYaml data = load_data_yaml(t.str("data.yaml"));
@@ -210,7 +201,7 @@ TEST(CheckData, EmptyAndUnknownSplits) {
 }
 
 TEST(CheckData, WithoutDecodingOnlyExistenceIsChecked) {
-  TempRoot t("nodecode");
+  TempRoot t("check_nodecode");
   make_broken(t);
   CheckOptions opt;
   opt.decode_images = false;
@@ -222,7 +213,7 @@ TEST(CheckData, WithoutDecodingOnlyExistenceIsChecked) {
 TEST(CheckData, CliExitCodeFollowsErrorsAndStrict) {
   const std::string bin = YOLONAS_BINARY;
   if (!fs::exists(bin)) GTEST_SKIP() << "CLI binary not built: " << bin;
-  TempRoot t("cli");
+  TempRoot t("check_cli");
   make_broken(t);
   const std::string out = t.str("out.txt");
   auto run = [&](const std::string& args) {

@@ -14,6 +14,7 @@
 
 #include "format_convert.h"
 #include "shapes_dataset.h"
+#include "test_util.h"
 #include "yolonas/check_data.h"
 #include "yolonas/dataset.h"
 #include "yolonas/error.h"
@@ -25,17 +26,6 @@ using namespace yolonas;
 using namespace yolonas::test;
 
 namespace {
-
-struct TempRoot {
-  fs::path root;
-  explicit TempRoot(const std::string& name) {
-    root = fs::temp_directory_path() / ("yolonas_formats_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(root);
-    fs::create_directories(root);
-  }
-  ~TempRoot() { fs::remove_all(root); }
-  std::string str(const std::string& rel) const { return (root / rel).lexically_normal().string(); }
-};
 
 void write_text(const fs::path& p, const std::string& text) {
   fs::create_directories(p.parent_path());
@@ -89,7 +79,7 @@ std::map<std::string, std::vector<Corners>> labels_by_name(const YoloSplit& s) {
 }  // namespace
 
 TEST(DataFormats, YoloCocoAndVocGiveTheSameLabels) {
-  TempRoot t("same");
+  TempRoot t("formats_same");
   const std::string yaml = write_shapes_dataset(t.str("yolo"), 7, 3, 96, 5);
   const std::vector<std::string> names = {"rectangle", "circle"};
   for (const char* split : {"train", "val"}) {
@@ -146,7 +136,7 @@ TEST(DataFormats, YoloCocoAndVocGiveTheSameLabels) {
 }
 
 TEST(DataFormats, CocoFolderIsRecognized) {
-  TempRoot t("cocodir");
+  TempRoot t("formats_cocodir");
   write_image(t.root / "images/train2017/a.jpg", 40, 30);
   write_image(t.root / "images/val2017/b.jpg", 40, 30);
   const std::vector<std::string> names = {"cat", "dog"};
@@ -195,7 +185,7 @@ TEST(DataFormats, CocoFolderIsRecognized) {
 }
 
 TEST(DataFormats, CocoProblemsAreReportedWithFileAndLine) {
-  TempRoot t("cocobad");
+  TempRoot t("formats_cocobad");
   write_image(t.root / "images/a.jpg", 100, 80);
   write_image(t.root / "images/b.jpg", 100, 80);
   // One annotation per line (annotations[i] on line 7 + i); image 3 is listed but its file is missing.
@@ -275,7 +265,7 @@ TEST(DataFormats, JsonElementLines) {
 }
 
 TEST(DataFormats, VocProblemsAreReportedWithFileAndLine) {
-  TempRoot t("vocbad");
+  TempRoot t("formats_vocbad");
   const fs::path r = t.root / "VOC2012";
   for (const char* id : {"a", "b", "c", "d", "e"}) write_image(r / "JPEGImages" / (std::string(id) + ".jpg"), 100, 80);
   write_text(r / "ImageSets/Main/train.txt", "a\nb\nc\nd\ne\n");
@@ -330,7 +320,7 @@ TEST(DataFormats, VocProblemsAreReportedWithFileAndLine) {
 }
 
 TEST(DataFormats, VocFoldersAndNames) {
-  TempRoot t("vocdirs");
+  TempRoot t("formats_vocdirs");
   const std::vector<std::string> names = {"person", "dog"};
   auto image = [&](const std::string& p) {
     write_image(t.root / p, 50, 40);
@@ -378,7 +368,7 @@ TEST(DataFormats, VocFoldersAndNames) {
 }
 
 TEST(DataFormats, ValidationBatchesCarryCrowdBoxes) {
-  TempRoot t("crowd");
+  TempRoot t("formats_crowd");
   write_image(t.root / "images/a.jpg", 200, 100);
   write_text(t.root / "instances_val.json", R"({"images": [{"id": 1, "file_name": "images/a.jpg", "width": 200, "height": 100}],
     "categories": [{"id": 1, "name": "person"}],
@@ -408,7 +398,7 @@ TEST(DataFormats, LabelmeVocExportReadsCleanly) {
   // scripts/setup.sh): self-closing empty elements, decimal corners, no ImageSets.
   const std::string voc = "/usr/share/doc/labelme-examples/examples/bbox_detection/data_dataset_voc";
   if (!fs::exists(voc + "/Annotations/2011_000003.xml")) GTEST_SKIP() << "labelme-examples is not installed";
-  TempRoot t("labelme");
+  TempRoot t("formats_labelme");
   write_text(t.root / "data.yaml", "path: " + voc + "\nformat: voc\ntrain: JPEGImages\nval: JPEGImages\n");
   const DataYaml d = open_dataset(t.str("data.yaml"));
   EXPECT_EQ(d.names, voc_class_names());  // every name found is a VOC class

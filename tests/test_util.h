@@ -3,6 +3,8 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <string>
 
@@ -12,6 +14,20 @@ inline std::string data_dir() { return YOLONAS_TEST_DATA; }            // tests/
 inline std::string tiny_dir() { return data_dir() + "/tiny"; }           // copy of golden/tiny
 inline std::string golden_dir() { return YOLONAS_SHARED_GOLDEN; }       // ../shared/golden (optional)
 inline bool have_golden() { return std::filesystem::exists(golden_dir() + "/README.md"); }
+
+// A fresh folder under the system temp dir, removed with the object: <tmp>/yolonas_<name>_<pid>.
+struct TempRoot {
+  std::filesystem::path root;
+  explicit TempRoot(const std::string& name) {
+    root = std::filesystem::temp_directory_path() / ("yolonas_" + name + "_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(root);
+    std::filesystem::create_directories(root);
+  }
+  ~TempRoot() { std::filesystem::remove_all(root); }
+  TempRoot(const TempRoot&) = delete;
+  TempRoot& operator=(const TempRoot&) = delete;
+  std::string str(const std::string& rel) const { return (root / rel).lexically_normal().string(); }
+};
 
 }  // namespace yolonas::test
 

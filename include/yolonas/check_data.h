@@ -88,8 +88,10 @@ struct CheckOptions {
 
 // Checks the given splits of a data.yaml (empty list: every split it defines). Throws yolonas::Error
 // only for structural problems (a split missing from the yaml, a split source that does not exist).
+// `loaded`, when given, receives the splits as read (the trainer uses them instead of reading the
+// label files again).
 DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& splits = {},
-                         const CheckOptions& options = {});
+                         const CheckOptions& options = {}, std::map<std::string, YoloSplit>* loaded = nullptr);
 
 // For the trainer: strict and errors -> throws yolonas::Error with the summary and the first problems;
 // otherwise returns the lines to print as warnings (problems, at most max_listed, and what is skipped),

@@ -67,6 +67,21 @@ class OnednnNet {
   std::unique_ptr<Impl> impl_;
 };
 
+// The nets of one graph, one per batch size met (a last, smaller batch gets its own), built on first
+// use with the thread count then in effect.
+class OnednnNetCache {
+ public:
+  OnednnNetCache() = default;
+  OnednnNetCache(DnnGraph graph, const DnnInt8* int8 = nullptr) : graph_(std::move(graph)), int8_(int8) {}
+  OnednnNet& get(int batch, int height, int width);
+  const DnnGraph& graph() const { return graph_; }
+
+ private:
+  DnnGraph graph_;
+  const DnnInt8* int8_ = nullptr;  // owned by the caller
+  std::vector<std::unique_ptr<OnednnNet>> nets_;
+};
+
 // Value ranges of every buffer over `images` (each 1 x C x H x W floats, NCHW, preprocessed as for
 // inference), from an FP32 run.
 DnnRanges calibrate_ranges(const DnnGraph& graph, int height, int width, const std::vector<const float*>& images);
