@@ -13,6 +13,7 @@ PACKAGES=(
   libyaml-cpp-dev       # data.yaml, arch-params YAML
   nlohmann-json3-dev    # COCO json, metrics.json
   libdnnl-dev           # oneDNN (deployment runtime)
+  ocl-icd-opencl-dev    # dnnl-config.cmake does find_package(OpenCL); libdnnl-dev only recommends it
   zlib1g-dev            # CRC checks of checkpoint archives
   libgtest-dev googletest
   labelme-examples      # a real COCO json used by the evaluation tests
