@@ -1,5 +1,6 @@
-// `yolonas benchmark`: ms/image of the LibTorch inference paths (un-fused, SG partial fusion, full
-// fusion + Conv/BN folding) for each batch size and thread count, plus peak RSS. Timings are medians
+// `yolonas benchmark`: ms/image of the inference engines (LibTorch un-fused, SG partial fusion, full
+// fusion + Conv/BN folding; the oneDNN runtime in FP32 and INT8) for each batch size and thread
+// count, plus peak RSS. Timings are medians
 // over `iters` runs after `warmup` runs; results also go to benchmark.csv in the run folder.
 #include <algorithm>
 #include <chrono>
@@ -47,7 +48,7 @@ int benchmark_training(const Args& args) {
   o.model = args.str("model", "yolo_nas_s");
   o.weights = args.str("weights", "");
   o.random_init = o.weights.empty();
-  const int imgsz = args.integer("imgsz", 640), batch = args.integer("batch", 8);
+  const int imgsz = args.imgsz(640), batch = args.integer("batch", 8);
   const int iters = args.integer("iters", 5), warmup = args.integer("warmup", 1);
   const int threads = set_threads(args.integer("threads", 2));
   check_input_size(imgsz, imgsz);
@@ -118,7 +119,7 @@ int cmd_benchmark(const Args& args) {
   o.prefer_ema = args.boolean("ema", true);
   // Speed does not depend on the weights' values: without weights, benchmark a random init.
   o.random_init = o.weights.empty();
-  const int imgsz = args.integer("imgsz", 640);
+  const int imgsz = args.imgsz(640);
   check_input_size(imgsz, imgsz);
   const int iters = args.integer("iters", 5), warmup = args.integer("warmup", 1);
   if (iters <= 0 || warmup < 0) throw Error("iters must be positive and warmup non-negative");

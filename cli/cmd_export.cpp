@@ -28,7 +28,7 @@ int cmd_export(const Args& args) {
   o.model = args.str("model", "");  // from the checkpoint's metadata (yolo_nas_s for SG files)
   o.weights = args.str("weights", "");
   o.prefer_ema = args.boolean("ema", true);
-  o.imgsz = args.integer("imgsz", 0);
+  o.imgsz = args.imgsz(0);
   if (o.weights.empty()) throw Error("weights= is required (the checkpoint to export)");
   LoadedModel lm = load_model(o);
   std::string out = args.str("out", "");

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <opencv2/highgui.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/videoio.hpp>
@@ -54,11 +55,13 @@ Sources resolve_sources(const std::string& source) {
     else if (has_ext(p, kVideoExt))
       s.videos.push_back(p.string());
     else if (strict)
-      throw Error("source=" + p.string() + ": unsupported file type '" + lower_ext(p) +
+      throw Error("source=" + clip(p.string()) + ": unsupported file type '" + clip(lower_ext(p), 40) +
                   "' (images: jpg png bmp tif webp; videos: mp4 avi mov mkv webm)");
   };
-  if (std::all_of(source.begin(), source.end(), ::isdigit)) {
-    s.camera = std::atoi(source.c_str());
+  if (std::all_of(source.begin(), source.end(), ::isdigit) && !fs::exists(source)) {
+    if (source.size() > 3 || std::stoi(source) > 255)
+      throw Error("source=" + clip(source) + ": camera index out of range (0-255); for a file, give its path");
+    s.camera = std::stoi(source);
     return s;
   }
   if (source.find_first_of("*?[") != std::string::npos) {
@@ -66,18 +69,34 @@ Sources resolve_sources(const std::string& source) {
     if (::glob(source.c_str(), 0, nullptr, &g) == 0)
       for (size_t i = 0; i < g.gl_pathc; ++i) add_file(g.gl_pathv[i], false);
     ::globfree(&g);
-    if (s.images.empty() && s.videos.empty()) throw Error("source=" + source + ": the pattern matches no image or video");
-  } else if (fs::is_directory(source)) {
+    if (s.images.empty() && s.videos.empty())
+      throw Error("source=" + clip(source) + ": the pattern matches no image or video");
+  } else if (std::error_code ec; fs::is_directory(source, ec)) {
+    // error_code forms throughout: a symlink loop or an unreadable entry is a warning, not a stop.
     std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(source))
-      if (e.is_regular_file()) files.push_back(e.path());
+    fs::directory_iterator it(source, ec), end;
+    if (ec) throw Error("source=" + clip(source) + ": cannot list the folder: " + ec.message());
+    for (; it != end; it.increment(ec)) {
+      if (ec) {
+        std::fprintf(stderr, "warning: %s: stopped listing the folder: %s\n", clip(source).c_str(), ec.message().c_str());
+        break;
+      }
+      std::error_code fe;
+      const bool regular = it->is_regular_file(fe);
+      if (fe) {
+        std::fprintf(stderr, "warning: skipping %s: %s\n", clip(it->path().string()).c_str(), fe.message().c_str());
+        continue;
+      }
+      if (regular) files.push_back(it->path());
+    }
     std::sort(files.begin(), files.end());
     for (const auto& f : files) add_file(f, false);
-    if (s.images.empty() && s.videos.empty()) throw Error("source=" + source + ": the folder holds no image or video");
-  } else if (fs::exists(source)) {
+    if (s.images.empty() && s.videos.empty())
+      throw Error("source=" + clip(source) + ": the folder holds no image or video");
+  } else if (fs::exists(source, ec)) {
     add_file(source, true);
   } else {
-    throw Error("source=" + source + ": no such file or folder");
+    throw Error("source=" + clip(source) + ": no such file or folder" + (ec ? " (" + ec.message() + ")" : ""));
   }
   return s;
 }
@@ -171,23 +190,86 @@ class Outputs {
   bool show_ = false;
 };
 
-void run_images(Detector& det, const std::vector<std::string>& paths, const Options& o, Outputs& out, double totals[3]) {
+// Why `path` cannot be read as an image, or "" when it can (FIFOs and devices would block imread).
+std::string unreadable(const std::string& path, cv::Mat& out) {
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  if (ec) return ec.message();
+  if (!fs::is_regular_file(st)) return "not a regular file";
+  if (fs::file_size(path, ec) == 0) return "empty file";
+  try {
+    // SG's predict() loads with PIL, which ignores EXIF orientation: so do we.
+    out = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+  } catch (const cv::Exception& e) {
+    return std::string("cannot decode: ") + e.what();
+  }
+  if (out.empty()) return "cannot decode (corrupt, truncated or not an image)";
+  return "";
+}
+
+// Predicts a batch; when one image fails (e.g. 1x20000 px rescales to nothing), the others still
+// get their results: the batch is retried image by image and failures come back as messages.
+std::vector<std::optional<ImageResult>> predict_each(Detector& det, const std::vector<cv::Mat>& imgs, const NmsParams& nms,
+                                                     std::vector<std::string>& errors) {
+  std::vector<std::optional<ImageResult>> out(imgs.size());
+  errors.assign(imgs.size(), "");
+  try {
+    auto r = det.predict(imgs, nms);
+    for (size_t k = 0; k < r.size(); ++k) out[k] = std::move(r[k]);
+    return out;
+  } catch (const Error&) {
+    if (imgs.size() == 1) throw;
+  }
+  for (size_t k = 0; k < imgs.size(); ++k) {
+    try {
+      out[k] = det.predict(imgs[k], nms);
+    } catch (const Error& e) {
+      errors[k] = e.what();
+    }
+  }
+  return out;
+}
+
+// Returns how many images were skipped (each with a warning naming it).
+size_t run_images(Detector& det, const std::vector<std::string>& paths, const Options& o, Outputs& out, double totals[3]) {
   const size_t total = paths.size();
+  size_t skipped = 0;
+  auto skip = [&](size_t i, const std::string& why) {
+    std::fprintf(stderr, "warning: image %zu/%zu %s: skipped: %s\n", i + 1, total, clip(paths[i]).c_str(), why.c_str());
+    ++skipped;
+  };
   for (size_t start = 0; start < total; start += o.batch) {
     const size_t end = std::min(total, start + o.batch);
     std::vector<cv::Mat> imgs;
+    std::vector<size_t> index;  // position in `paths` of each image in `imgs`
     for (size_t i = start; i < end; ++i) {
-      // SG's predict() loads with PIL, which ignores EXIF orientation: so do we.
-      cv::Mat m = cv::imread(paths[i], cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
-      if (m.empty()) throw Error(paths[i] + ": cannot read image (missing, unreadable or not an image)");
+      cv::Mat m;
+      const std::string why = unreadable(paths[i], m);
+      if (!why.empty()) {
+        skip(i, why);
+        continue;
+      }
       imgs.push_back(std::move(m));
+      index.push_back(i);
     }
-    auto results = det.predict(imgs, o.nms);
+    if (imgs.empty()) continue;
+    std::vector<std::string> errors;
+    std::vector<std::optional<ImageResult>> results;
+    try {
+      results = predict_each(det, imgs, o.nms, errors);
+    } catch (const Error& e) {
+      skip(index[0], e.what());
+      continue;
+    }
     for (size_t k = 0; k < results.size(); ++k) {
-      const auto& r = results[k];
-      const std::string& path = paths[start + k];
+      if (!results[k]) {
+        skip(index[k], errors[k]);
+        continue;
+      }
+      const auto& r = *results[k];
+      const std::string& path = paths[index[k]];
       const std::string stem = fs::path(path).stem().string();
-      std::printf("image %zu/%zu %s: %dx%d %s, %.1fms pre, %.1fms infer, %.1fms post\n", start + k + 1, total,
+      std::printf("image %zu/%zu %s: %dx%d %s, %.1fms pre, %.1fms infer, %.1fms post\n", index[k] + 1, total,
                   path.c_str(), imgs[k].cols, imgs[k].rows, summarize(r.detections, det.names()).c_str(),
                   r.preprocess_ms, r.inference_ms, r.postprocess_ms);
       std::fflush(stdout);
@@ -207,6 +289,7 @@ void run_images(Detector& det, const std::vector<std::string>& paths, const Opti
       }
     }
   }
+  return skipped;
 }
 
 // Streams a video (or camera) frame by frame: constant memory whatever the length.
@@ -295,8 +378,8 @@ DetectorOptions detector_options(const Args& args) {
   o.random_init = args.boolean("random_init", false);
   o.prefer_ema = args.boolean("ema", true);
   o.fuse = args.str("fuse", "full");
-  o.imgsz = args.integer("imgsz", 0);
-  o.threads = args.integer("threads", 0);
+  o.imgsz = args.imgsz(0);  // 0: the checkpoint's own size
+  o.threads = args.integer_in("threads", 0, 0, 1024);
   o.device = args.str("device", "cpu");
   o.engine = args.str("engine", "auto");
   if (args.has("calib")) o.calibration_images = calibration_images(args.str("calib", ""));
@@ -310,27 +393,23 @@ int cmd_predict(const Args& args) {
   DetectorOptions dopt = detector_options(args);
 
   Options o;
-  o.nms.conf = static_cast<float>(args.real("conf", 0.25));
-  o.nms.iou = static_cast<float>(args.real("iou", 0.7));
-  o.nms.max_det = args.integer("max_det", 300);
-  o.nms.top_k = args.integer("top_k", 1024);
+  // conf and iou are checked now and applied once the model is loaded: its metadata gives the defaults.
+  const double conf = args.real_in("conf", 0.25, 0, 1), iou = args.real_in("iou", 0.7, 0, 1);
+  o.nms.max_det = args.integer_in("max_det", 300, 1, 100000);
+  o.nms.top_k = args.integer_in("top_k", 1024, 1, 1000000);
   o.nms.classes = args.int_list("classes");
   o.nms.agnostic = args.boolean("agnostic", false);
-  if (o.nms.conf < 0 || o.nms.conf > 1) throw Error("conf must be in [0, 1]");
-  if (o.nms.iou < 0 || o.nms.iou > 1) throw Error("iou must be in [0, 1]");
-  if (o.nms.max_det <= 0 || o.nms.top_k <= 0) throw Error("max_det and top_k must be positive");
-  o.batch = args.integer("batch", 1);
-  if (o.batch <= 0) throw Error("batch must be positive");
+  o.batch = args.integer_in("batch", 1, 1, 1024);
   o.save = args.boolean("save", true);
   o.save_txt = args.boolean("save_txt", false);
   o.save_conf = args.boolean("save_conf", false);
   o.save_json = args.boolean("save_json", false);
   o.show = args.boolean("show", false);
-  if (dopt.imgsz != 0 && (dopt.imgsz < 32 || dopt.imgsz % 32 != 0))
-    throw Error("imgsz=" + std::to_string(dopt.imgsz) + " is not a multiple of 32 (YOLO-NAS needs e.g. 320, 640)");
 
   const Sources src = resolve_sources(args.str("source", ""));
   Detector det = Detector::load(dopt);
+  o.nms.conf = static_cast<float>(args.has("conf") ? conf : det.default_nms().conf);
+  o.nms.iou = static_cast<float>(args.has("iou") ? iou : det.default_nms().iou);
   for (int c : o.nms.classes)
     if (c < 0 || c >= static_cast<int>(det.names().size()))
       throw Error("classes=" + args.str("classes", "") + ": class " + std::to_string(c) + " does not exist (model has " +
@@ -340,14 +419,21 @@ int cmd_predict(const Args& args) {
   o.out_dir = make_run_dir(args.str("project", "runs/detect"), args.str("name", "predict"), args.boolean("exist_ok", false));
   Outputs out(o, det.names());
   double totals[3] = {0, 0, 0};
-  size_t count = 0;
+  size_t count = 0, skipped = 0;
   if (!src.images.empty()) {
-    run_images(det, src.images, o, out, totals);
-    count += src.images.size();
+    skipped += run_images(det, src.images, o, out, totals);
+    count += src.images.size() - skipped;
   }
   for (const auto& v : src.videos) {
-    cv::VideoCapture cap(v);
-    if (!cap.isOpened()) throw Error(v + ": cannot open video (corrupt file or unsupported codec)");
+    cv::VideoCapture cap;
+    std::error_code ec;
+    if (fs::is_regular_file(v, ec)) cap.open(v);
+    if (!cap.isOpened()) {
+      std::fprintf(stderr, "warning: %s: skipped: cannot open video (not a regular file, corrupt, or unsupported codec)\n",
+                   clip(v).c_str());
+      ++skipped;
+      continue;
+    }
     count += run_video(det, cap, v, fs::path(v).stem().string(), o, out, totals);
   }
   if (src.camera >= 0) {
@@ -362,7 +448,11 @@ int cmd_predict(const Args& args) {
     std::printf("Speed: %.1fms preprocess, %.1fms inference, %.1fms postprocess per image at shape (%d, 3, %d, %d)\n",
                 totals[0] / count, totals[1] / count, totals[2] / count, o.batch, pp.input_h, pp.input_w);
   }
+  if (skipped > 0) std::printf("%zu file%s skipped (see the warnings above)\n", skipped, skipped > 1 ? "s" : "");
   std::printf("Results saved to %s\n", o.out_dir.c_str());
+  if (count == 0 && skipped > 0 && src.camera < 0)
+    throw Error("source=" + clip(args.str("source", "")) + ": no image or video could be read (" + std::to_string(skipped) +
+                " skipped)");
   return 0;
 }
 

@@ -20,9 +20,9 @@ int cmd_train(const Args& args) {
   c.weights = args.str("weights", "");
   c.epochs = args.integer("epochs", c.epochs);
   c.batch = args.integer("batch", c.batch);
-  c.imgsz = args.integer("imgsz", c.imgsz);
+  c.imgsz = args.imgsz(c.imgsz);
   c.optimizer = args.str("optimizer", c.optimizer);
-  c.lr0 = args.real("lr0", c.lr0);
+  c.lr0 = args.real_in("lr0", c.lr0, 0, 10);
   c.weight_decay = args.real("weight_decay", c.weight_decay);
   c.momentum = args.real("momentum", c.momentum);
   c.nesterov = args.boolean("nesterov", c.nesterov);

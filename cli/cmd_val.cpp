@@ -354,8 +354,8 @@ int val_model(const Args& args) {
   DetectorOptions opt = detector_options(args);
 
   NmsParams nms = NmsParams::valid_defaults();  // SG's validation NMS: top 1000 candidates, 300 kept
-  nms.conf = static_cast<float>(args.real("conf", metric == Metric::Sg ? 0.01 : 0.001));
-  nms.iou = static_cast<float>(args.real("iou", 0.7));
+  nms.conf = static_cast<float>(args.real_in("conf", metric == Metric::Sg ? 0.01 : 0.001, 0, 1));
+  nms.iou = static_cast<float>(args.real_in("iou", 0.7, 0, 1));
   nms.max_det = args.integer("max_det", 300);
   const int batch = std::max(1, args.integer("batch", 8));
   const float sg_min_score = 0.01f;

@@ -35,7 +35,7 @@ modes:
               classes=dog,cow seed=0 workers=2 (list=true shows the classes)
   export      weights=PATH format=pth|onnx out=PATH: weights-only checkpoint with metadata, or ONNX
               (opset 13, fused, box decode inside; imgsz=640 batch=0 for a dynamic batch)
-  benchmark   speed and memory of the LibTorch paths
+  benchmark   speed and memory of the LibTorch paths and the oneDNN runtime (FP32, INT8)
               model=yolo_nas_s weights=PATH imgsz=640 batches=1,8 threads=1,2 iters=5 warmup=1 fuse=none,partial,full
               engine=libtorch,onednn (default; also int8)
               train=true data=data.yaml batch=8 workers=1: training pipeline vs raw forward+backward images/s

@@ -16,6 +16,7 @@ PACKAGES=(
   ocl-icd-opencl-dev    # dnnl-config.cmake does find_package(OpenCL); libdnnl-dev only recommends it
   zlib1g-dev            # CRC checks of checkpoint archives
   libgtest-dev googletest
+  clang libclang-rt-14-dev  # libFuzzer + sanitizers: the fuzz harnesses (fuzz/), run over their corpora by test.sh
   labelme-examples      # a real COCO json used by the evaluation tests
   darknet               # sample photos: /usr/share/darknet/data/{dog,person,horses,giraffe,kite,eagle}.jpg
   opencv-doc            # sample video: /usr/share/doc/opencv-doc/examples/data/vtest.avi

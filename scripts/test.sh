@@ -6,5 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2
+# The libFuzzer harnesses (fuzz/) over their committed corpora: every seed and regression input once.
+bash scripts/fuzz.sh --corpus-only
 cd build
 ctest --output-on-failure -j2 --timeout 900

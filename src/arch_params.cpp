@@ -4,9 +4,11 @@
 
 #include <cmath>
 #include <fstream>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "yolonas/dataset.h"  // check_yaml_unique_keys
 #include "yolonas/error.h"
 
 namespace yolonas {
@@ -69,14 +71,34 @@ YAML::Node typed(const Ctx& c, const YAML::Node& n, const std::string& type, con
   return n[type];
 }
 
+// Numbers an arch-params file may hold: channel counts, blocks, strides and classes far beyond any
+// real model, small enough that the width/depth arithmetic (int(out_channels * width_mult)) cannot
+// overflow an int. yaml-cpp already refuses an int that does not fit, but reads .inf and .nan as doubles.
+constexpr int kMaxArchInt = 1 << 20;
+constexpr double kMaxMultiplier = 1000;
+
 template <typename T>
 T get(const Ctx& c, const YAML::Node& n, const std::string& key, const std::string& path) {
   YAML::Node v = child(c, n, key, path);
+  T out;
   try {
-    return v.as<T>();
+    out = v.as<T>();
   } catch (const YAML::Exception&) {
     c.fail(path + "." + key, "has the wrong type");
   }
+  if constexpr (std::is_same_v<T, int>) {
+    if (out < -kMaxArchInt || out > kMaxArchInt)
+      c.fail(path + "." + key, std::to_string(out) + " is out of range (at most " + std::to_string(kMaxArchInt) + ")");
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (!std::isfinite(out)) c.fail(path + "." + key, "must be a finite number");
+    if (key.find("_mult") != std::string::npos && std::abs(out) > kMaxMultiplier)
+      c.fail(path + "." + key, "is out of range (a multiplier is at most " + std::to_string(int(kMaxMultiplier)) + ")");
+  } else if constexpr (std::is_same_v<T, std::vector<int>>) {
+    for (int x : out)
+      if (x < -kMaxArchInt || x > kMaxArchInt)
+        c.fail(path + "." + key, std::to_string(x) + " is out of range (at most " + std::to_string(kMaxArchInt) + ")");
+  }
+  return out;
 }
 
 template <typename T>
@@ -180,6 +202,8 @@ ArchParams ArchParams::from_string(const std::string& text, const std::string& o
     throw Error(origin + ": not valid YAML/JSON: " + e.what());
   }
   if (!root.IsMap()) throw Error(origin + ": arch params must be a map");
+  // A key written twice would silently lose one of the values (node[key] returns the first).
+  check_yaml_unique_keys(root, origin);
   ArchParams a;
   a.in_channels = get_or<int>(c, root, "in_channels", "", 3);
   a.bn_eps = get_or<double>(c, root, "bn_eps", "", 1e-3);

@@ -1,6 +1,8 @@
 #include "yolonas/args.h"
 
 #include <algorithm>
+#include <climits>
+#include <cmath>
 #include <cerrno>
 #include <cstdlib>
 #include <sstream>
@@ -31,11 +33,11 @@ Args Args::from_tokens(const std::string& mode, const std::vector<std::string>& 
   for (const auto& t : tokens) {
     const auto eq = t.find('=');
     if (eq == std::string::npos || eq == 0)
-      throw Error("argument '" + t + "' is not of the form key=value (e.g. conf=0.25)");
+      throw Error("argument '" + clip(t) + "' is not of the form key=value (e.g. conf=0.25)");
     std::string key = t.substr(0, eq);
     // Ultralytics accepts --key=value too.
     while (!key.empty() && key[0] == '-') key.erase(0, 1);
-    if (a.values_.count(key)) throw Error("argument '" + key + "' given twice");
+    if (a.values_.count(key)) throw Error("argument '" + clip(key) + "' given twice");
     a.values_[key] = t.substr(eq + 1);
   }
   return a;
@@ -56,8 +58,25 @@ int Args::integer(const std::string& key, int def) const {
   char* end = nullptr;
   const long x = std::strtol(v->c_str(), &end, 10);
   if (v->empty() || *end != '\0' || errno == ERANGE || x < INT32_MIN || x > INT32_MAX)
-    throw Error("argument " + key + "=" + *v + ": expected an integer");
+    throw Error("argument " + key + "=" + clip(*v) + ": expected an integer");
   return static_cast<int>(x);
+}
+
+int Args::integer_in(const std::string& key, int def, int lo, int hi) const {
+  const int x = integer(key, def);
+  if (has(key) && (x < lo || x > hi))
+    throw Error("argument " + key + "=" + clip(*opt_str(key)) + ": must be between " + std::to_string(lo) + " and " +
+                std::to_string(hi));
+  return x;
+}
+
+int Args::imgsz(int def) const {
+  if (!has("imgsz")) return def;
+  const int x = integer("imgsz", def);
+  if (x < 32 || x > 8192 || x % 32 != 0)
+    throw Error("argument imgsz=" + clip(*opt_str("imgsz")) +
+                ": must be a multiple of 32 between 32 and 8192 (YOLO-NAS downsamples by 32; e.g. 320, 640)");
+  return x;
 }
 
 double Args::real(const std::string& key, double def) const {
@@ -66,7 +85,19 @@ double Args::real(const std::string& key, double def) const {
   errno = 0;
   char* end = nullptr;
   const double x = std::strtod(v->c_str(), &end);
-  if (v->empty() || *end != '\0' || errno == ERANGE) throw Error("argument " + key + "=" + *v + ": expected a number");
+  if (v->empty() || *end != '\0' || errno == ERANGE) throw Error("argument " + key + "=" + clip(*v) + ": expected a number");
+  // strtod reads "nan" and "inf": no option means either, and NaN slips through every range check.
+  if (!std::isfinite(x)) throw Error("argument " + key + "=" + clip(*v) + ": expected a finite number");
+  return x;
+}
+
+double Args::real_in(const std::string& key, double def, double lo, double hi) const {
+  const double x = real(key, def);
+  if (has(key) && (x < lo || x > hi)) {
+    std::ostringstream m;
+    m << "argument " << key << "=" << clip(*opt_str(key)) << ": must be between " << lo << " and " << hi;
+    throw Error(m.str());
+  }
   return x;
 }
 
@@ -77,7 +108,7 @@ bool Args::boolean(const std::string& key, bool def) const {
   std::transform(s.begin(), s.end(), s.begin(), ::tolower);
   if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
   if (s == "false" || s == "0" || s == "no" || s == "off") return false;
-  throw Error("argument " + key + "=" + *v + ": expected true or false");
+  throw Error("argument " + key + "=" + clip(*v) + ": expected true or false");
 }
 
 std::vector<int> Args::int_list(const std::string& key) const {
@@ -95,7 +126,8 @@ std::vector<int> Args::int_list(const std::string& key) const {
     char* end = nullptr;
     errno = 0;
     const long x = std::strtol(item.c_str(), &end, 10);
-    if (*end != '\0' || errno == ERANGE) throw Error("argument " + key + "=" + *v + ": expected integers like 0,2,5");
+    if (*end != '\0' || errno == ERANGE || x < INT32_MIN || x > INT32_MAX)
+      throw Error("argument " + key + "=" + clip(*v) + ": expected integers like 0,2,5");
     out.push_back(static_cast<int>(x));
   }
   return out;
@@ -108,7 +140,7 @@ void Args::check_known(const std::vector<std::string>& known) const {
   if (unknown.empty()) return;
   std::string msg = "unknown argument";
   msg += unknown.size() > 1 ? "s " : " ";
-  for (size_t i = 0; i < unknown.size(); ++i) msg += (i ? ", '" : "'") + unknown[i] + "'";
+  for (size_t i = 0; i < unknown.size(); ++i) msg += (i ? ", '" : "'") + clip(unknown[i], 60) + "'";
   msg += " for mode '" + mode_ + "'; accepted: ";
   for (size_t i = 0; i < known.size(); ++i) msg += (i ? " " : "") + known[i];
   throw Error(msg);

@@ -59,7 +59,7 @@ bool check_kind_is_error(CheckKind kind) {
 
 std::string DataProblem::str() const {
   std::ostringstream os;
-  os << file;
+  os << clip(file);
   if (line > 0) os << ":" << line;
   os << ": " << check_kind_name(kind) << ": " << message;
   return os.str();
@@ -70,29 +70,38 @@ std::string DataProblem::str() const {
 // ---------------------------------------------------------------------------------------------
 
 int DataReport::count(CheckKind kind) const {
-  return static_cast<int>(std::count_if(problems.begin(), problems.end(),
-                                        [&](const DataProblem& p) { return p.kind == kind; }));
+  int n = 0;
+  for (const DataProblem& p : problems)
+    if (p.kind == kind) n += p.count;
+  return n;
 }
 
 std::map<CheckKind, int> DataReport::counts() const {
   std::map<CheckKind, int> out;
-  for (const DataProblem& p : problems) ++out[p.kind];
+  for (const DataProblem& p : problems) out[p.kind] += p.count;
   return out;
 }
 
 int DataReport::errors() const {
-  return static_cast<int>(std::count_if(problems.begin(), problems.end(),
-                                        [](const DataProblem& p) { return check_kind_is_error(p.kind); }));
+  int n = 0;
+  for (const DataProblem& p : problems)
+    if (check_kind_is_error(p.kind)) n += p.count;
+  return n;
 }
 
-int DataReport::warnings() const { return static_cast<int>(problems.size()) - errors(); }
+int DataReport::warnings() const {
+  int n = 0;
+  for (const DataProblem& p : problems)
+    if (!check_kind_is_error(p.kind)) n += p.count;
+  return n;
+}
 
 std::string DataReport::summary() const {
   std::ostringstream os;
-  os << data << " (" << data_format_name(format) << "): " << names.size() << " classes";
+  os << clip(data) << " (" << data_format_name(format) << "): " << names.size() << " classes";
   if (!names.empty()) {
     os << " (";
-    for (size_t i = 0; i < names.size() && i < 10; ++i) os << (i ? ", " : "") << names[i];
+    for (size_t i = 0; i < names.size() && i < 10; ++i) os << (i ? ", " : "") << clip(names[i], 40);
     if (names.size() > 10) os << ", ...";
     os << ")";
   }
@@ -150,9 +159,15 @@ CheckKind from_issue(IssueKind kind) {
   return CheckKind::BadRow;
 }
 
-std::vector<std::string> split_ws(const std::string& line) {
+// The first `max` whitespace-separated values of a line; `count` is how many it has in all (a
+// 16 MB polygon row is not split into millions of strings to learn that it is no box).
+std::vector<std::string> split_ws(const std::string& line, size_t max, size_t& count) {
   std::istringstream in(line);
-  return {std::istream_iterator<std::string>(in), std::istream_iterator<std::string>()};
+  std::vector<std::string> out;
+  count = 0;
+  for (std::string t; in >> t; ++count)
+    if (out.size() < max) out.push_back(std::move(t));
+  return out;
 }
 
 bool to_double(const std::string& t, double& v) {
@@ -168,37 +183,48 @@ std::string fmt(double v) {
 }
 
 // Checks the reader cannot make: a box (row `class cx cy w h`) reaching past the image, and the same
-// box written twice with different text (the reader compares raw tokens). Rows the reader already
-// rejected (`rejected` lines) are skipped.
-void check_label_geometry(const std::string& label_path, const std::set<int>& rejected, const std::string& split,
-                          std::vector<DataProblem>& out) {
-  std::ifstream in(label_path);
-  if (!in) return;
+// box written twice with different text (the reader compares raw tokens). Only rows the reader kept
+// are looked at: rows it rejected (`rejected` lines, and the same tests again for rows whose issue
+// was not listed past kMaxIssuesPerKind) and repeats of a row's exact text are skipped.
+void check_label_geometry(const std::string& label_path, int nc, const std::set<int>& rejected,
+                          const std::string& split, std::vector<DataProblem>& out) {
+  std::string text;
+  try {
+    text = read_dataset_file(label_path, "label file", kMaxLabelFileBytes);
+  } catch (const Error&) {
+    return;  // the reader reported it
+  }
+  std::istringstream in(text);
   // Beyond this (in image fractions) a box is reported; smaller overshoots are float formatting.
   constexpr double kTol = 1e-3;
+  constexpr double kSlack = 1e-6;  // the reader's tolerance for coordinates outside [0, 1]
   std::map<std::vector<long long>, std::pair<int, std::vector<std::string>>> seen;
   std::string line;
   int line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
-    const std::vector<std::string> tok = split_ws(line);
-    if (tok.size() != 5 || rejected.count(line_no)) continue;
+    size_t n = 0;
+    const std::vector<std::string> tok = split_ws(line, 5, n);
+    if (n != 5 || rejected.count(line_no)) continue;
     double v[5];
     bool numeric = true;
     for (int i = 0; i < 5; ++i) numeric = numeric && to_double(tok[i], v[i]);
-    if (!numeric) continue;
+    if (!numeric || v[0] < 0 || v[0] != std::floor(v[0]) || (nc > 0 && v[0] >= nc) || v[0] > 1e9) continue;
+    if (std::any_of(v + 1, v + 5, [&](double x) { return x < -kSlack || x > 1 + kSlack; }) || v[3] <= 0 || v[4] <= 0)
+      continue;
+    std::vector<long long> key(5);
+    for (int i = 0; i < 5; ++i) key[i] = std::llround(v[i] * 1e6);
+    auto it = seen.find(key);
+    if (it != seen.end() && it->second.second == tok) continue;  // the reader's duplicate: dropped
     const double x1 = v[1] - v[3] / 2, x2 = v[1] + v[3] / 2, y1 = v[2] - v[4] / 2, y2 = v[2] + v[4] / 2;
     if (x1 < -kTol || y1 < -kTol || x2 > 1 + kTol || y2 > 1 + kTol)
       out.push_back({label_path, line_no, CheckKind::BoxOutsideImage,
                      "box spans x " + fmt(x1) + ".." + fmt(x2) + ", y " + fmt(y1) + ".." + fmt(y2) +
                          " (outside [0, 1]); it is clipped to the image",
                      split});
-    std::vector<long long> key(5);
-    for (int i = 0; i < 5; ++i) key[i] = std::llround(v[i] * 1e6);
-    auto it = seen.find(key);
     if (it == seen.end()) {
       seen.emplace(key, std::make_pair(line_no, tok));
-    } else if (it->second.second != tok) {  // identical text is the reader's duplicate
+    } else {
       out.push_back({label_path, line_no, CheckKind::Duplicate,
                      "same box as line " + std::to_string(it->second.first) + " (written differently)", split});
     }
@@ -211,11 +237,13 @@ bool is_jpeg(const std::string& path) {
   return ext == ".jpg" || ext == ".jpeg";
 }
 
-enum class ImageStatus { Ok, Missing, Unreadable, TruncatedJpeg };
+enum class ImageStatus { Ok, Missing, NotAFile, Unreadable, TruncatedJpeg };
 
 ImageStatus check_image(const std::string& path, bool decode) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return ImageStatus::Missing;
+  const fs::file_type type = fs::status(path, ec).type();
+  if (type == fs::file_type::not_found) return ImageStatus::Missing;
+  if (type != fs::file_type::regular) return ImageStatus::NotAFile;  // reading a FIFO would block
   if (!decode) return ImageStatus::Ok;
   std::ifstream in(path, std::ios::binary);
   std::vector<uchar> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -268,28 +296,70 @@ void label_folders(const DataYaml& data, const std::string& split, const YoloSpl
                    std::set<std::string>& recursive) {
   for (const YoloSample& s : ys.samples) flat.insert(fs::path(s.label).parent_path().string());
   for (const std::string& src : data.splits.at(split)) {
-    if (!fs::is_directory(src)) continue;
+    std::error_code ec;
+    if (!fs::is_directory(src, ec)) continue;
     std::string p = src;
     while (!p.empty() && p.back() == '/') p.pop_back();
     p += "/";
     const size_t pos = p.rfind("/images/");
     if (pos == std::string::npos) continue;
     p.replace(pos, 8, "/labels/");
-    if (fs::is_directory(p)) recursive.insert(fs::path(p).lexically_normal().string());
+    if (fs::is_directory(p, ec)) recursive.insert(fs::path(p).lexically_normal().string());
   }
 }
 
+// Best effort: a folder that cannot be listed (further) ends its scan; symlinked folders are not
+// followed, so a symlink loop is not walked.
 void collect_txt(const std::string& dir, bool recursive, std::set<std::string>& out) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return;
   auto take = [&](const fs::directory_entry& e) {
-    if (e.is_regular_file() && e.path().extension() == ".txt") out.insert(e.path().lexically_normal().string());
+    std::error_code e_ec;
+    if (e.is_regular_file(e_ec) && e.path().extension() == ".txt") out.insert(e.path().lexically_normal().string());
   };
   if (recursive) {
-    for (const auto& e : fs::recursive_directory_iterator(dir, ec)) take(e);
+    const fs::recursive_directory_iterator end;
+    for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec); !ec && it != end;
+         it.increment(ec))
+      take(*it);
   } else {
-    for (const auto& e : fs::directory_iterator(dir, ec)) take(e);
+    const fs::directory_iterator end;
+    for (fs::directory_iterator it(dir, ec); !ec && it != end; it.increment(ec)) take(*it);
   }
+}
+
+// At most kMaxIssuesPerKind problems of one kind per file (sorted by file and line); the rest become
+// one summary entry carrying their count, so that a label file of a million bad rows prints a few
+// dozen lines.
+void limit_per_file(std::vector<DataProblem>& problems) {
+  std::map<std::pair<std::string, CheckKind>, int> listed;
+  for (const DataProblem& p : problems) ++listed[{p.file, p.kind}];
+  if (std::all_of(listed.begin(), listed.end(), [](const auto& kv) { return kv.second <= kMaxIssuesPerKind; })) return;
+  listed.clear();
+  std::map<std::pair<std::string, CheckKind>, std::vector<DataProblem>> extra;
+  std::vector<DataProblem> kept;
+  for (DataProblem& p : problems) {
+    const auto key = std::make_pair(p.file, p.kind);
+    if (listed[key]++ < kMaxIssuesPerKind) kept.push_back(std::move(p));
+    else extra[key].push_back(std::move(p));
+  }
+  for (auto& [key, more] : extra) {
+    if (more.size() == 1) {  // a summary from the reader, or one problem: nothing to gain
+      kept.push_back(std::move(more.front()));
+      continue;
+    }
+    DataProblem sum = more.front();
+    sum.count = 0;
+    for (const DataProblem& p : more) sum.count += p.count;
+    sum.message = "... and " + std::to_string(sum.count) + " more " + check_kind_name(key.second) +
+                  " problems in this file (lines " + std::to_string(more.front().line) + ".." +
+                  std::to_string(more.back().line) + "), not listed";
+    kept.push_back(std::move(sum));
+  }
+  std::stable_sort(kept.begin(), kept.end(), [](const DataProblem& a, const DataProblem& b) {
+    return a.file != b.file ? a.file < b.file : a.line < b.line;
+  });
+  problems = std::move(kept);
 }
 
 const std::vector<std::string>& split_order() {
@@ -299,8 +369,10 @@ const std::vector<std::string>& split_order() {
 
 }  // namespace
 
-DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& splits_in, const CheckOptions& opt,
-                         std::map<std::string, YoloSplit>* loaded) {
+namespace {
+
+DataReport check_splits(const DataYaml& data, const std::vector<std::string>& splits_in, const CheckOptions& opt,
+                        std::map<std::string, YoloSplit>* loaded) {
   DataReport rep;
   rep.data = data.yaml_path;
   rep.format = data.format;
@@ -310,7 +382,7 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
   if (splits.empty())
     for (const std::string& s : split_order())
       if (data.splits.count(s)) splits.push_back(s);
-  if (splits.empty()) throw Error(data.yaml_path + ": no split (train/val/test) to check");
+  if (splits.empty()) throw Error(clip(data.yaml_path) + ": no split (train/val/test) to check");
 
   const int nc = static_cast<int>(data.names.size());
   // A file shared by several splits (val pointing at train, .txt lists over one folder) is checked
@@ -338,13 +410,17 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
       rejected[is.file].insert(is.line);
       // A YOLO label file or a VOC xml shared by two splits is reported once; a COCO json is one
       // file per split.
-      if (!yolo || !checked_labels.count(is.file)) found.push_back({is.file, is.line, from_issue(is.kind), is.message, split});
+      if (!yolo || !checked_labels.count(is.file))
+        found.push_back({is.file, is.line, from_issue(is.kind), is.message, split, is.count});
+      // A label file the reader could not use left its image out; it is no label without an image.
+      if (yolo) expected_labels.insert(fs::path(is.file).lexically_normal().string());
     }
     for (const YoloSample& s : ys.samples) {
       expected_labels.insert(fs::path(s.label).lexically_normal().string());
       if (s.has_label_file) {
         ++st.label_files;
-        if (yolo && checked_labels.insert(s.label).second) check_label_geometry(s.label, rejected[s.label], split, found);
+        if (yolo && checked_labels.insert(s.label).second)
+          check_label_geometry(s.label, nc, rejected[s.label], split, found);
       }
       if (s.labels.empty()) ++st.background;
       st.boxes += static_cast<int>(s.labels.size());
@@ -363,6 +439,9 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
         case ImageStatus::Missing:
           found.push_back({fresh[i], 0, CheckKind::MissingImage, "image file does not exist", split});
           break;
+        case ImageStatus::NotAFile:
+          found.push_back({fresh[i], 0, CheckKind::UnreadableImage, "the image " + file_problem(fresh[i]), split});
+          break;
         case ImageStatus::Unreadable:
           found.push_back({fresh[i], 0, CheckKind::UnreadableImage, "cannot decode the image (corrupt or not an image)",
                            split});
@@ -379,7 +458,7 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
     std::map<std::string, std::pair<int, std::string>> overlap;  // other split -> count, first image
     for (const YoloSample& s : ys.samples) {
       const ImageStatus status = image_status[s.image];
-      if (status == ImageStatus::Missing || status == ImageStatus::Unreadable) {
+      if (status == ImageStatus::Missing || status == ImageStatus::NotAFile || status == ImageStatus::Unreadable) {
         rep.bad_images.insert(s.image);
         ++st.bad_images;
       }
@@ -399,6 +478,7 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
     std::stable_sort(found.begin(), found.end(), [](const DataProblem& a, const DataProblem& b) {
       return a.file != b.file ? a.file < b.file : a.line < b.line;
     });
+    limit_per_file(found);
     rep.problems.insert(rep.problems.end(), found.begin(), found.end());
     rep.splits.push_back(std::move(st));
     if (loaded) (*loaded)[split] = std::move(ys);
@@ -425,6 +505,17 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
     rep.problems.push_back({f, 0, CheckKind::LabelWithoutImage, "label file has no matching image", ""});
   }
   return rep;
+}
+
+}  // namespace
+
+DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& splits, const CheckOptions& opt,
+                         std::map<std::string, YoloSplit>* loaded) {
+  try {
+    return check_splits(data, splits, opt, loaded);
+  } catch (const fs::filesystem_error& e) {
+    throw filesystem_error_message(clip(data.yaml_path), e);
+  }
 }
 
 std::vector<std::string> enforce_data_report(const DataReport& report, bool strict, size_t max_listed) {

@@ -58,7 +58,7 @@ Checkpoint read_checkpoint(const std::string& path, bool prefer_ema) {
                   path + "', map_location='cpu'), 'converted.pth')");
     throw Error(path + ": not a PyTorch checkpoint (expected a torch.save zip file)");
   }
-  verify_zip_archive(data, path);
+  verify_torch_archive(data, path);  // zip records, CRCs, and the pickle stream against the records
   c10::IValue root;
   try {
     root = torch::pickle_load(data);

@@ -45,6 +45,7 @@ std::string fmt(double v) {
 // The size of an image whose annotation file does not record it (decodes the image). {0, 0} when
 // it cannot be read: check-data reports the image itself.
 ImageSize read_image_size(const std::string& path) {
+  if (!file_problem(path).empty()) return {};  // cv::imread would wait forever on a FIFO
   const cv::Mat im = cv::imread(path, cv::IMREAD_UNCHANGED);
   return im.empty() ? ImageSize{} : ImageSize{im.cols, im.rows};
 }
@@ -102,10 +103,11 @@ std::shared_ptr<const CocoDataset> coco_split_json(const DataYaml& data, const s
   if (it != data.coco.end()) return it->second;
   const std::vector<std::string>& sources = data.splits.at(split);
   if (sources.size() != 1)
-    throw Error(data.yaml_path + ": " + split + ": a COCO split is one json file (got " +
+    throw Error(clip(data.yaml_path) + ": " + split + ": a COCO split is one json file (got " +
                 std::to_string(sources.size()) + " entries)");
   const std::string& path = sources.front();
-  if (!fs::is_regular_file(path)) throw Error(data.yaml_path + ": " + split + ": '" + path + "' does not exist");
+  if (const std::string problem = file_problem(path); !problem.empty())
+    throw Error(clip(data.yaml_path) + ": " + split + ": '" + clip(path) + "' " + problem);
   std::vector<DatasetIssue> issues;
   auto ds = std::make_shared<CocoDataset>(load_coco_json(path, &issues));
   issues.insert(issues.end(), ds->notes.begin(), ds->notes.end());
@@ -116,7 +118,7 @@ std::shared_ptr<const CocoDataset> coco_split_json(const DataYaml& data, const s
 std::string describe_categories(const CocoDataset& d) {
   std::string s;
   for (size_t k = 0; k < d.categories.size() && k < 8; ++k)
-    s += (k ? ", " : "") + std::to_string(d.categories[k].id) + ":" + d.categories[k].name;
+    s += (k ? ", " : "") + std::to_string(d.categories[k].id) + ":" + clip(d.categories[k].name, 40);
   if (d.categories.size() > 8) s += ", ...";
   return s;
 }
@@ -136,7 +138,7 @@ void resolve_coco_names(DataYaml& data) {
     for (size_t k = 0; same && k < ds->categories.size(); ++k)
       same = ds->categories[k].id == first->categories[k].id && ds->categories[k].name == first->categories[k].name;
     if (!same)
-      throw Error(data.yaml_path + ": the categories of '" + split + "' (" + data.splits.at(split).front() + ": " +
+      throw Error(clip(data.yaml_path) + ": the categories of '" + split + "' (" + clip(data.splits.at(split).front()) + ": " +
                   describe_categories(*ds) + ") differ from those of '" + first_split + "' (" +
                   describe_categories(*first) + "); class indices would not agree");
   }
@@ -145,10 +147,10 @@ void resolve_coco_names(DataYaml& data) {
   if (data.names.empty()) {
     data.names = json_names;
   } else if (data.names.size() != json_names.size()) {
-    throw Error(data.yaml_path + ": 'names' has " + std::to_string(data.names.size()) + " entries but the COCO json has " +
+    throw Error(clip(data.yaml_path) + ": 'names' has " + std::to_string(data.names.size()) + " entries but the COCO json has " +
                 std::to_string(json_names.size()) + " categories");
   }
-  if (data.names.empty()) throw Error(data.yaml_path + ": the COCO json has no categories");
+  if (data.names.empty()) throw Error(clip(data.yaml_path) + ": the COCO json has no categories");
 }
 
 YoloSplit load_coco_split(const DataYaml& data, const std::string& split) {
@@ -178,7 +180,7 @@ YoloSplit load_coco_split(const DataYaml& data, const std::string& split) {
     }
     BoxAdder adder{s, out.issues, {}};
     for (const CocoAnnotation* a : anns_of[i]) {
-      const std::string where = "annotation id " + std::to_string(a->id) + " of '" + im.file_name + "'";
+      const std::string where = "annotation id " + std::to_string(a->id) + " of '" + clip(im.file_name) + "'";
       adder.add(ds->class_index(a->category_id), a->bbox[0], a->bbox[1], a->bbox[0] + a->bbox[2],
                 a->bbox[1] + a->bbox[3], a->iscrowd, json_path, a->line, where);
     }
@@ -208,14 +210,14 @@ struct VocEntry {
 // The (image, xml) pairs of one split, sorted by image, duplicates removed.
 std::vector<VocEntry> voc_entries(const DataYaml& data, const std::string& split) {
   auto it = data.splits.find(split);
-  if (it == data.splits.end()) throw Error(data.yaml_path + ": no '" + split + "' split");
+  if (it == data.splits.end()) throw Error(clip(data.yaml_path) + ": no '" + clip(split) + "' split");
   std::vector<VocEntry> out;
+  std::error_code ec;  // exists(): a name too long for the system is "not found"
   for (const std::string& source : it->second) {
     const fs::path p(source);
-    const fs::path voc_root = fs::is_regular_file(p) && p.extension() == ".txt" ? imagesets_root(p) : fs::path();
+    const fs::path voc_root = fs::is_regular_file(p, ec) && p.extension() == ".txt" ? imagesets_root(p) : fs::path();
     if (!voc_root.empty()) {
-      std::ifstream in(source);
-      if (!in) throw Error("cannot open VOC image set '" + source + "'");
+      std::istringstream in(read_dataset_file(source, "VOC image set"));
       std::string line;
       while (std::getline(in, line)) {
         std::istringstream ls(line);
@@ -223,14 +225,14 @@ std::vector<VocEntry> voc_entries(const DataYaml& data, const std::string& split
         if (!(ls >> id)) continue;
         // Class lists ("2008_000008 -1") name every image; the flag is about one class only.
         fs::path image = voc_root / "JPEGImages" / (id + ".jpg");
-        if (!fs::exists(image))
+        if (!fs::exists(image, ec))
           for (const char* ext : kImageExts)
-            if (fs::exists(voc_root / "JPEGImages" / (id + ext))) {
+            if (fs::exists(voc_root / "JPEGImages" / (id + ext), ec)) {
               image = voc_root / "JPEGImages" / (id + ext);
               break;
             }
         const fs::path xml = voc_root / "Annotations" / (id + ".xml");
-        out.push_back({image.lexically_normal().string(), fs::exists(xml) ? xml.lexically_normal().string() : ""});
+        out.push_back({image.lexically_normal().string(), fs::exists(xml, ec) ? xml.lexically_normal().string() : ""});
       }
       continue;
     }
@@ -248,11 +250,12 @@ std::vector<VocEntry> voc_entries(const DataYaml& data, const std::string& split
 // Turns a thrown "path:line: what" from the xml reader into an issue with that line.
 DatasetIssue xml_error_issue(const std::string& path, const std::string& message) {
   DatasetIssue is{path, 0, IssueKind::BadRow, message};
-  if (message.rfind(path + ":", 0) == 0) {
-    const std::string rest = message.substr(path.size() + 1);
+  const std::string prefix = clip(path) + ":";  // the xml reader clips the paths it names
+  if (message.rfind(prefix, 0) == 0) {
+    const std::string rest = message.substr(prefix.size());
     size_t digits = 0;
     while (digits < rest.size() && std::isdigit(static_cast<unsigned char>(rest[digits]))) ++digits;
-    if (digits > 0 && digits < rest.size() && rest[digits] == ':') {
+    if (digits > 0 && digits <= 9 && digits < rest.size() && rest[digits] == ':') {
       is.line = std::stoi(rest.substr(0, digits));
       is.message = rest.substr(digits + 1);
       while (!is.message.empty() && is.message.front() == ' ') is.message.erase(0, 1);
@@ -260,7 +263,7 @@ DatasetIssue xml_error_issue(const std::string& path, const std::string& message
       is.message = rest;
     }
   }
-  is.message = "not a valid VOC annotation: " + is.message;
+  if (is.message.rfind("cannot open ", 0) != 0) is.message = "not a valid VOC annotation: " + is.message;
   return is;
 }
 
@@ -319,11 +322,11 @@ YoloSplit load_voc_split(const DataYaml& data, const std::string& split) {
     }
     BoxAdder adder{s, out.issues, {}};
     for (const VocObject& o : ann.objects) {
-      const std::string where = "object '" + o.name + "'";
+      const std::string where = "object '" + clip(o.name) + "'";
       auto c = class_of.find(o.name);
       if (c == class_of.end()) {
         std::string known;
-        for (size_t k = 0; k < data.names.size() && k < 6; ++k) known += (k ? ", " : "") + data.names[k];
+        for (size_t k = 0; k < data.names.size() && k < 6; ++k) known += (k ? ", " : "") + clip(data.names[k], 40);
         if (data.names.size() > 6) known += ", ...";
         out.issues.push_back({e.xml, o.line, IssueKind::BadClass,
                               where + ": unknown class (names: " + known + "; list every class under 'names' in a data.yaml)"});
@@ -396,7 +399,7 @@ DataYaml voc_folder(const fs::path& dir) {
     }
   }
   if (data.splits.empty())
-    throw Error(dir.string() + ": a VOC folder, but ImageSets/Main has no train.txt, trainval.txt, val.txt or test.txt");
+    throw Error(clip(dir.string()) + ": a VOC folder, but ImageSets/Main has no train.txt, trainval.txt, val.txt or test.txt");
   return data;
 }
 
@@ -414,7 +417,7 @@ DataYaml roboflow_coco_folder(const fs::path& dir) {
     if (!fs::is_regular_file(json)) continue;
     const std::string split = std::string(sub) == "valid" ? "val" : sub;
     if (data.splits.count(split))
-      throw Error(dir.string() + ": both valid/ and val/ hold a COCO json: write a data.yaml naming the one to use");
+      throw Error(clip(dir.string()) + ": both valid/ and val/ hold a COCO json: write a data.yaml naming the one to use");
     data.splits[split] = {json.string()};
     data.image_dirs[split] = (dir / sub).string();
   }
@@ -430,12 +433,12 @@ DataYaml coco_folder(const fs::path& dir) {
     if (split.empty()) continue;
     auto& sources = data.splits[split];
     if (!sources.empty())
-      throw Error(dir.string() + ": two COCO json files for the '" + split + "' split (" + sources.front() + ", " +
-                  e.path().string() + "): write a data.yaml naming the ones to use");
+      throw Error(clip(dir.string()) + ": two COCO json files for the '" + split + "' split (" + clip(sources.front()) + ", " +
+                  clip(e.path().string()) + "): write a data.yaml naming the ones to use");
     sources.push_back(e.path().string());
   }
   if (data.splits.empty())
-    throw Error(dir.string() + ": annotations/ has no instances_<split>*.json with train, val or test in its name");
+    throw Error(clip(dir.string()) + ": annotations/ has no instances_<split>*.json with train, val or test in its name");
   return data;
 }
 
@@ -445,7 +448,8 @@ std::string voc_xml_path(const std::string& image_path) {
   const fs::path img(image_path);
   fs::path beside = img;
   beside.replace_extension(".xml");
-  if (fs::exists(beside)) return beside.string();
+  std::error_code ec;  // a name too long for the system is "not found"
+  if (fs::exists(beside, ec)) return beside.string();
   for (const char* from : {"/JPEGImages/", "/images/"})
     for (const char* to : {"/Annotations/", "/annotations/", "/labels/"}) {
       std::string p = image_path;
@@ -454,7 +458,7 @@ std::string voc_xml_path(const std::string& image_path) {
       p.replace(pos, std::strlen(from), to);
       fs::path x(p);
       x.replace_extension(".xml");
-      if (fs::exists(x)) return x.string();
+      if (fs::exists(x, ec)) return x.string();
     }
   return "";
 }
@@ -464,11 +468,15 @@ void resolve_dataset_names(DataYaml& data) {
   else if (data.format == DataFormat::Voc) resolve_voc_names(data);
 }
 
-DataYaml open_dataset(const std::string& arg) {
+namespace {
+
+DataYaml open_dataset_impl(const std::string& arg) {
   const fs::path p(arg);
   if (arg.empty()) throw Error("data= is empty: give a data.yaml, a COCO or VOC dataset folder, or a COCO json");
-  if (fs::is_directory(p)) {
-    if (fs::is_regular_file(p / "data.yaml")) return load_data_yaml((p / "data.yaml").string());
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) {
+    // Any data.yaml (a FIFO or a folder too): load_data_yaml() says what is wrong with it.
+    if (fs::exists(fs::symlink_status(p / "data.yaml", ec))) return load_data_yaml((p / "data.yaml").string());
     DataYaml data;
     bool devkit = false;
     if (!is_voc_root(p) && fs::exists(p))
@@ -477,13 +485,14 @@ DataYaml open_dataset(const std::string& arg) {
     else if (fs::is_directory(p / "annotations")) data = coco_folder(p);
     else if (is_roboflow_coco(p)) data = roboflow_coco_folder(p);
     else
-      throw Error(arg + ": not a dataset folder: expected data.yaml (YOLO), annotations/instances_*.json or "
+      throw Error(clip(arg) + ": not a dataset folder: expected data.yaml (YOLO), annotations/instances_*.json or "
                         "train/_annotations.coco.json (COCO), or ImageSets/Main + Annotations + JPEGImages (Pascal VOC)");
     resolve_dataset_names(data);
     return data;
   }
   if (lower(p.extension().string()) == ".json") {
-    if (!fs::is_regular_file(p)) throw Error("cannot open COCO json '" + arg + "'");
+    if (const std::string problem = file_problem(arg); !problem.empty())
+      throw Error("cannot open COCO json '" + clip(arg) + "': it " + problem);
     DataYaml data;
     data.yaml_path = arg;
     data.root = fs::absolute(p).parent_path().string();
@@ -493,22 +502,36 @@ DataYaml open_dataset(const std::string& arg) {
     resolve_dataset_names(data);
     return data;
   }
-  if (!fs::exists(p)) throw Error("data=" + arg + ": no such file or folder");
+  if (!fs::exists(fs::symlink_status(p, ec))) throw Error("data=" + clip(arg) + ": no such file or folder");
   return load_data_yaml(arg);
+}
+
+}  // namespace
+
+DataYaml open_dataset(const std::string& arg) {
+  try {
+    return open_dataset_impl(arg);
+  } catch (const fs::filesystem_error& e) {
+    throw filesystem_error_message("data=" + clip(arg), e);
+  }
 }
 
 YoloSplit load_split(const DataYaml& data, const std::string& split) {
   if (!data.splits.count(split)) {
     std::string have;
     for (const auto& kv : data.splits) have += (have.empty() ? "" : ", ") + kv.first;
-    throw Error(data.yaml_path + ": no '" + split + "' split" + (have.empty() ? "" : " (has: " + have + ")"));
+    throw Error(clip(data.yaml_path) + ": no '" + clip(split) + "' split" + (have.empty() ? "" : " (has: " + have + ")"));
   }
-  switch (data.format) {
-    case DataFormat::Coco: return load_coco_split(data, split);
-    case DataFormat::Voc: return load_voc_split(data, split);
-    case DataFormat::Yolo: break;
+  try {
+    switch (data.format) {
+      case DataFormat::Coco: return load_coco_split(data, split);
+      case DataFormat::Voc: return load_voc_split(data, split);
+      case DataFormat::Yolo: break;
+    }
+    return load_yolo_split(data, split);
+  } catch (const fs::filesystem_error& e) {
+    throw filesystem_error_message(clip(data.yaml_path) + ": " + split, e);
   }
-  return load_yolo_split(data, split);
 }
 
 }  // namespace yolonas

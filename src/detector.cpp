@@ -73,6 +73,12 @@ Detector Detector::load(const DetectorOptions& options) {
 const std::vector<std::string>& Detector::names() const { return impl_->lm.meta.names; }
 const ArchParams& Detector::arch() const { return impl_->lm.meta.arch; }
 const PreprocessParams& Detector::preprocessing() const { return impl_->lm.meta.preprocessing; }
+NmsParams Detector::default_nms() const {
+  NmsParams p = NmsParams::predict_defaults();
+  p.conf = impl_->lm.meta.conf;
+  p.iou = impl_->lm.meta.iou;
+  return p;
+}
 
 std::string Detector::describe() const {
   const auto& m = impl_->lm.meta;

@@ -1,5 +1,7 @@
 #include "yolonas/model_meta.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "yolonas/coco_names.h"
@@ -64,6 +66,16 @@ ModelMeta ModelMeta::from_json(const std::string& text, const std::string& origi
     }
     m.conf = j.value("conf", 0.25f);
     m.iou = j.value("iou", 0.7f);
+    // A checkpoint is user input: values the pre/post-processing trusts are checked here.
+    const auto& pp = m.preprocessing;
+    auto bad = [&](const std::string& what) { throw Error(origin + ": yolonas_meta." + what); };
+    if (pp.input_h < 32 || pp.input_w < 32 || pp.input_h > 8192 || pp.input_w > 8192 || pp.input_h % 32 || pp.input_w % 32)
+      bad("imgsz must be multiples of 32 between 32 and 8192");
+    if (pp.rescale_h < 1 || pp.rescale_w < 1 || pp.rescale_h > pp.input_h || pp.rescale_w > pp.input_w)
+      bad("preprocessing.rescale must be positive and at most imgsz");
+    if (pp.pad_value < 0 || pp.pad_value > 255) bad("preprocessing.pad_value must be in [0, 255]");
+    if (!std::isfinite(pp.scale) || pp.scale <= 0) bad("preprocessing.scale must be a positive number");
+    if (!(m.conf >= 0 && m.conf <= 1) || !(m.iou >= 0 && m.iou <= 1)) bad("conf and iou must be in [0, 1]");
   } catch (const json::exception& e) {
     throw Error(origin + ": malformed yolonas_meta: " + e.what());
   }

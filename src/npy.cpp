@@ -5,6 +5,10 @@
 // for v1 or uint32 for v2+, then an ASCII Python dict literal padded with spaces and ending in '\n').
 #include "yolonas/npy.h"
 
+#include <algorithm>
+#include <limits>
+#include <type_traits>
+
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -128,6 +132,11 @@ std::vector<Out> convert(const NpyArray& a) {
     for (int64_t i = 0; i < n; ++i) {
       T v;
       std::memcpy(&v, p + i * sizeof(T), sizeof(T));
+      if constexpr (std::is_floating_point_v<T> && std::is_integral_v<Out>) {
+        // NaN, inf or a value beyond the integer type would be undefined behaviour in the cast.
+        if (!(v >= static_cast<T>(std::numeric_limits<Out>::min()) && v < -static_cast<T>(std::numeric_limits<Out>::min())))
+          throw Error("npy: value " + std::to_string(v) + " at element " + std::to_string(i) + " is not a valid integer");
+      }
       out[i] = static_cast<Out>(v);
     }
   };
@@ -136,7 +145,9 @@ std::vector<Out> convert(const NpyArray& a) {
   else if (a.dtype == "<i8") fill(int64_t{});
   else if (a.dtype == "<i4") fill(int32_t{});
   else if (a.dtype == "|u1") fill(uint8_t{});
-  else if (a.dtype == "|b1") fill(bool{});
+  else if (a.dtype == "|b1") {  // any non-zero byte is true (a byte other than 0/1 in a bool is UB)
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<Out>(p[i] != 0);
+  }
   else throw Error("npy: cannot convert dtype '" + a.dtype + "'");
   return out;
 }
@@ -183,6 +194,19 @@ NpyArray load_npy(const std::string& path) {
   const std::string fortran = dict_value(header, "fortran_order", path);
   if (fortran != "True" && fortran != "False") fail(path, "malformed 'fortran_order' " + fortran);
   a.shape = parse_shape(header, path);
+  // The element count must fit what the file holds before anything multiplies it: a shape like
+  // (2, 4294967296, 43009213) overflows int64, and numel * item_size can wrap to a small number.
+  {
+    const uint64_t cap = (bytes.size() - (header_start + header_len)) / std::max<size_t>(a.item_size(), 1);
+    uint64_t n = 1;
+    for (int64_t d : a.shape) {
+      if (d < 0) fail(path, "negative dimension in 'shape'");
+      if (d == 0) { n = 0; break; }
+      if (static_cast<uint64_t>(d) > cap || n > cap / static_cast<uint64_t>(d)) n = cap + 1;
+      else n *= static_cast<uint64_t>(d);
+    }
+    if (n > cap) fail(path, "truncated data: the shape claims more elements than the file holds");
+  }
 
   const size_t data_start = header_start + header_len;
   const size_t need = static_cast<size_t>(a.numel()) * a.item_size();

@@ -32,6 +32,7 @@
 #include "yolonas/progress.h"
 #include "yolonas/run_dir.h"
 #include "yolonas/state_dict.h"
+#include "yolonas/zip_check.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -124,11 +125,22 @@ std::string bytes_of_optimizer(torch::optim::Optimizer& opt) {
 }
 
 // The optimizer's state tensors are created on `device` (the parameters' device).
-void load_optimizer_bytes(torch::optim::Optimizer& opt, const torch::Tensor& t, torch::Device device) {
-  torch::serialize::InputArchive ar;
+// The bytes are a torch::serialize archive inside the checkpoint: checked like the checkpoint itself
+// (zip records, CRCs, pickle stream) before LibTorch reads them.
+void load_optimizer_bytes(torch::optim::Optimizer& opt, const torch::Tensor& t, torch::Device device,
+                          const std::string& origin) {
   auto c = t.contiguous();
-  ar.load_from(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<size_t>(c.numel()), device);
-  opt.load(ar);
+  if (c.scalar_type() != torch::kUInt8 || c.dim() != 1) throw Error(origin + ": optimizer state is not a byte tensor");
+  const auto* p = reinterpret_cast<const char*>(c.data_ptr<uint8_t>());
+  verify_torch_archive(std::vector<char>(p, p + c.numel()), origin + " (optimizer state)", /*allow_deflated=*/true);
+  torch::serialize::InputArchive ar;
+  try {
+    ar.load_from(p, static_cast<size_t>(c.numel()), device);
+    opt.load(ar);
+  } catch (const c10::Error& e) {
+    std::string what = e.what();
+    throw Error(origin + ": optimizer state does not match this model or optimizer: " + what.substr(0, what.find('\n')));
+  }
 }
 
 torch::Tensor find_key(const StateDict& sd, const std::string& k) {
@@ -442,17 +454,24 @@ void Trainer::save_checkpoint(const std::string& path) {
 void Trainer::resume_from(const Checkpoint& ck, const std::string& path) {
   if (!ck.train_state_json || !ck.optimizer_bytes.defined())
     throw Error(path + ": not a yolonas training checkpoint (no training state); use weights= to fine-tune from it");
-  const json ts = json::parse(*ck.train_state_json);
-  load_state_dict(*model, ck.weights, path);
-  if (ema) {
-    if (!ck.ema_weights) throw Error(path + ": has no ema_net but ema=true");
-    ema->load(*ck.ema_weights, ts.at("ema_updates").get<int64_t>());
+  try {
+    const json ts = json::parse(*ck.train_state_json);
+    load_state_dict(*model, ck.weights, path);
+    if (ema) {
+      if (!ck.ema_weights) throw Error(path + ": has no ema_net but ema=true");
+      ema->load(*ck.ema_weights, ts.at("ema_updates").get<int64_t>());
+    }
+    load_optimizer_bytes(*opt, ck.optimizer_bytes, device, path);
+    start_epoch = ts.at("epoch").get<int>();
+    global_step = ts.at("global_step").get<int64_t>();
+    best_fitness = ts.at("best_fitness").get<double>();
+    history = ts.at("history").get<std::vector<EpochRow>>();
+  } catch (const json::exception& e) {
+    throw Error(path + ": the training state recorded in the checkpoint is corrupt: " + std::string(e.what()));
   }
-  load_optimizer_bytes(*opt, ck.optimizer_bytes, device);
-  start_epoch = ts.at("epoch").get<int>();
-  global_step = ts.at("global_step").get<int64_t>();
-  best_fitness = ts.at("best_fitness").get<double>();
-  history = ts.at("history").get<std::vector<EpochRow>>();
+  if (start_epoch < 0 || global_step < 0)
+    throw Error(path + ": the training state recorded in the checkpoint is corrupt (epoch " + std::to_string(start_epoch) +
+                ", step " + std::to_string(global_step) + ")");
   std::printf("resuming %s from epoch %d/%d\n", path.c_str(), start_epoch + 1, cfg.epochs);
 }
 

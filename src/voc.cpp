@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <sstream>
 
@@ -121,9 +120,9 @@ class XmlParser {
         skip_doctype();
       } else if (have_root) {
         if (starts_with("<") && pos_ + 1 < s_.size() && is_name_start(s_[pos_ + 1]))
-          fail(line_, "second root element <" + peek_name(pos_ + 1) + "> after the root element <" + root.name +
+          fail(line_, "second root element <" + peek_name(pos_ + 1) + "> after the root element <" + clip(root.name) +
                           "> (a document has one root element)");
-        fail(line_, "unexpected " + describe_char(s_[pos_]) + " after the root element <" + root.name + ">");
+        fail(line_, "unexpected " + describe_char(s_[pos_]) + " after the root element <" + clip(root.name) + ">");
       } else if (s_[pos_] == '<') {
         root = parse_tree();
         have_root = true;
@@ -142,7 +141,7 @@ class XmlParser {
   int line_ = 1;
 
   [[noreturn]] void fail(int line, const std::string& what) const {
-    throw Error(source_ + ":" + std::to_string(line) + ": " + what);
+    throw Error(clip(source_) + ":" + std::to_string(line) + ": " + what);
   }
 
   bool at_end() const { return pos_ >= s_.size(); }
@@ -274,7 +273,7 @@ class XmlParser {
     for (;;) {
       const bool spaced = skip_space();
       if (at_end())
-        fail(line_, "unexpected end of file inside the tag <" + el.name + " (opened at line " +
+        fail(line_, "unexpected end of file inside the tag <" + clip(el.name) + " (opened at line " +
                         std::to_string(el.line) + ")");
       if (s_[pos_] == '>') {
         ++pos_;
@@ -285,7 +284,7 @@ class XmlParser {
         return true;
       }
       if (!spaced || !is_name_start(s_[pos_]))
-        fail(line_, "unexpected " + found() + " in the tag <" + el.name + ">");
+        fail(line_, "unexpected " + found() + " in the tag <" + clip(el.name) + ">");
       read_attribute(el);
     }
   }
@@ -293,20 +292,20 @@ class XmlParser {
   void read_attribute(XmlElement& el) {
     const std::string name = read_name();
     for (const auto& a : el.attributes)
-      if (a.first == name) fail(line_, "duplicate attribute '" + name + "' in <" + el.name + ">");
+      if (a.first == name) fail(line_, "duplicate attribute '" + clip(name) + "' in <" + clip(el.name) + ">");
     skip_space();
     if (at_end() || s_[pos_] != '=')
-      fail(line_, "expected '=' after attribute '" + name + "' in <" + el.name + ">, found " + found());
+      fail(line_, "expected '=' after attribute '" + clip(name) + "' in <" + clip(el.name) + ">, found " + found());
     ++pos_;
     skip_space();
     if (at_end() || (s_[pos_] != '"' && s_[pos_] != '\''))
-      fail(line_, "the value of attribute '" + name + "' in <" + el.name + "> must be in quotes, found " + found());
+      fail(line_, "the value of attribute '" + clip(name) + "' in <" + clip(el.name) + "> must be in quotes, found " + found());
     const char quote = s_[pos_++];
     const int open_line = line_;
     std::string value;
     for (;;) {
       if (at_end())
-        fail(line_, "unexpected end of file inside the value of attribute '" + name + "' (opened at line " +
+        fail(line_, "unexpected end of file inside the value of attribute '" + clip(name) + "' (opened at line " +
                         std::to_string(open_line) + ")");
       const char c = s_[pos_];
       if (c == quote) {
@@ -314,7 +313,7 @@ class XmlParser {
         break;
       }
       if (c == '<')  // not allowed in a value; nearly always a missing closing quote
-        fail(line_, "'<' inside the value of attribute '" + name + "' (missing closing quote? value opened at line " +
+        fail(line_, "'<' inside the value of attribute '" + clip(name) + "' (missing closing quote? value opened at line " +
                         std::to_string(open_line) + ")");
       if (c == '&') {
         decode_reference(value);
@@ -334,7 +333,7 @@ class XmlParser {
     const std::string name = read_name();
     if (name.empty()) fail(line_, "expected a tag name after '</', found " + found());
     skip_space();
-    if (at_end() || s_[pos_] != '>') fail(line_, "expected '>' to end </" + name + ", found " + found());
+    if (at_end() || s_[pos_] != '>') fail(line_, "expected '>' to end </" + clip(name) + ", found " + found());
     ++pos_;
     return name;
   }
@@ -367,13 +366,13 @@ class XmlParser {
     for (;;) {
       XmlElement& top = open.back();
       if (at_end())
-        fail(line_, "unexpected end of file inside <" + top.name + "> (opened at line " + std::to_string(top.line) + ")");
+        fail(line_, "unexpected end of file inside <" + clip(top.name) + "> (opened at line " + std::to_string(top.line) + ")");
       if (s_[pos_] != '<') {
         read_text(top.text);
       } else if (starts_with("</")) {
         const int end_line = line_;
         const std::string name = read_end_tag();
-        if (name != top.name) fail(end_line, "expected </" + top.name + ">, found </" + name + ">");
+        if (name != top.name) fail(end_line, "expected </" + clip(top.name) + ">, found </" + clip(name) + ">");
         XmlElement el = std::move(open.back());
         open.pop_back();
         if (finish(std::move(el))) return done;
@@ -384,7 +383,7 @@ class XmlParser {
       } else if (starts_with("<?")) {
         skip_past("?>", "a processing instruction '<?'");
       } else if (starts_with("<!")) {
-        fail(line_, "unexpected '<!' markup inside <" + top.name + ">");
+        fail(line_, "unexpected '<!' markup inside <" + clip(top.name) + ">");
       } else {
         start_element();  // `top` is not used after this: the push may move it
       }
@@ -433,14 +432,15 @@ bool read_object(const XmlElement& obj, const std::string& path, VocObject& out,
   if (name->text.empty()) return report(name->line, "<object> has an empty <name>");
   out.name = name->text;
   const XmlElement* box = obj.child("bndbox");
-  if (!box) return report(obj.line, "<object> '" + out.name + "' has no <bndbox>");
+  if (!box) return report(obj.line, "<object> '" + clip(out.name) + "' has no <bndbox>");
   const char* fields[4] = {"xmin", "ymin", "xmax", "ymax"};
   double* values[4] = {&out.xmin, &out.ymin, &out.xmax, &out.ymax};
   for (int i = 0; i < 4; ++i) {
     const XmlElement* f = box->child(fields[i]);
-    if (!f) return report(box->line, "<bndbox> of '" + out.name + "' has no <" + fields[i] + ">");
+    if (!f) return report(box->line, "<bndbox> of '" + clip(out.name) + "' has no <" + fields[i] + ">");
     if (!parse_double(f->text, *values[i]))
-      return report(f->line, std::string("<") + fields[i] + "> of '" + out.name + "' is not a number: '" + f->text + "'");
+      return report(f->line, std::string("<") + fields[i] + "> of '" + clip(out.name) + "' is not a number: '" +
+                                 clip(f->text) + "'");
   }
   out.difficult = flag(obj.child("difficult"));
   out.truncated = flag(obj.child("truncated"));
@@ -456,7 +456,7 @@ XmlElement parse_xml(const std::string& text, const std::string& source) {
 VocAnnotation parse_voc_xml(const std::string& text, const std::string& path, std::vector<DatasetIssue>& issues) {
   const XmlElement root = parse_xml(text, path);
   if (root.name != "annotation")
-    throw Error(path + ":" + std::to_string(root.line) + ": root element is <" + root.name +
+    throw Error(clip(path) + ":" + std::to_string(root.line) + ": root element is <" + clip(root.name) +
                 ">, expected <annotation> (not a Pascal VOC annotation)");
   VocAnnotation ann;
   ann.path = path;
@@ -476,11 +476,8 @@ VocAnnotation parse_voc_xml(const std::string& text, const std::string& path, st
 }
 
 VocAnnotation read_voc_xml(const std::string& path, std::vector<DatasetIssue>& issues) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot open VOC annotation '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_voc_xml(ss.str(), path, issues);
+  // Regular files only (a FIFO would block), at most kMaxLabelFileBytes (an annotation of one image).
+  return parse_voc_xml(read_dataset_file(path, "VOC annotation", kMaxLabelFileBytes), path, issues);
 }
 
 const std::vector<std::string>& voc_class_names() {

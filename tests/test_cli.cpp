@@ -15,7 +15,9 @@
 #include <opencv2/dnn.hpp>
 
 #include "torch_test_util.h"
+#include "yolonas/checkpoint.h"
 #include "yolonas/detector.h"
+#include "yolonas/model_meta.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;
@@ -170,11 +172,25 @@ TEST(CliErrors, BadInputsGiveClearMessagesAndNonZeroExit) {
   };
   const std::vector<Case> cases = {
       {"predict " + tiny_args() + " source=missing.jpg", "missing.jpg: no such file"},
-      {"predict " + tiny_args() + " source=not_image.jpg", "not_image.jpg: cannot read image"},
+      {"predict " + tiny_args() + " source=not_image.jpg", "not_image.jpg: skipped: cannot decode"},
       {"predict " + tiny_args() + " source=notes.xyz", "unsupported file type '.xyz'"},
       {"predict model=" + tiny_dir() + "/tiny_arch.json random_init=true source=" + tiny_dir() +
            "/image_src_grace_hopper.jpg imgsz=100",
-       "not a multiple of 32"},
+       "imgsz=100: must be a multiple of 32"},
+      // Found by fuzzing: these were silent or undefined.
+      {"predict " + tiny_args() + " source=x.jpg conf=nan", "conf=nan: expected a finite number"},
+      {"predict " + tiny_args() + " source=x.jpg iou=NaN", "iou=NaN: expected a finite number"},
+      {"predict " + tiny_args() + " source=x.jpg conf=1.5", "conf=1.5: must be between 0 and 1"},
+      {"predict model=" + tiny_dir() + "/tiny_arch.json weights=" + tiny_dir() + "/tiny_det.pth source=x.jpg imgsz=0",
+       "imgsz=0: must be a multiple of 32"},
+      {"predict " + tiny_args() + " source=99999999999", "camera index out of range"},
+      {"train data=x.yaml lr0=nan", "lr0=nan: expected a finite number"},
+      {"predict model=yolo_nas_s weights=" + data_dir() + "/bad_inputs/stack_underflow.pth source=" + tiny_dir() +
+           "/image_src_grace_hopper.jpg",
+       "stack_underflow.pth: checkpoint is corrupt or not a torch.save file (data.pkl, byte 2): REDUCE on an empty stack"},
+      {"predict model=yolo_nas_s weights=" + data_dir() + "/bad_inputs/zip64_wrap_usize.pth source=" + tiny_dir() +
+           "/image_src_grace_hopper.jpg",
+       "zip64_wrap_usize.pth: checkpoint is truncated or corrupt (record 'archive/data.pkl' runs past the end"},
       {"predict model=yolo_nas_s source=" + tiny_dir() + "/image_src_grace_hopper.jpg", "non-commercial"},
       {"predict model=yolo_nas_s weights=broken.pth source=" + tiny_dir() + "/image_src_grace_hopper.jpg",
        "broken.pth: checkpoint is truncated or corrupt"},
@@ -197,6 +213,87 @@ TEST(CliErrors, BadInputsGiveClearMessagesAndNonZeroExit) {
     EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find("error"), std::string::npos) << r.output;
   }
+}
+
+TEST(CliErrors, OneBadImageDoesNotStopAFolder) {
+  // A 0-byte jpg, a 1x20000 png (rescales to nothing) and a symlink loop beside two good images:
+  // each bad one is skipped with a warning naming it, the good ones are predicted, exit 0.
+  const std::string wd = work_dir("bad_folder");
+  const std::string src = wd + "/imgs";
+  fs::create_directories(src);
+  fs::copy_file(tiny_dir() + "/image_src_grace_hopper.jpg", src + "/a_good.jpg");
+  fs::copy_file(tiny_dir() + "/image_src_grace_hopper.jpg", src + "/d_good.jpg");
+  std::ofstream(src + "/b_empty.jpg");
+  cv::imwrite(src + "/c_thin.png", cv::Mat(1, 20000, CV_8UC3, cv::Scalar(1, 2, 3)));
+  fs::create_symlink("e_loop.jpg", src + "/e_loop.jpg");
+  auto r = run_cli("predict " + tiny_args() + " source=imgs batch=2 save=false", wd);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("b_empty.jpg: skipped: empty file"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("c_thin.png: skipped:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("e_loop.jpg"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("a_good.jpg: 512x600"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("d_good.jpg: 512x600"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("2 files skipped"), std::string::npos) << r.output;
+  // Nothing readable at all is an error.
+  fs::remove(src + "/a_good.jpg");
+  fs::remove(src + "/d_good.jpg");
+  r = run_cli("predict " + tiny_args() + " source=imgs save=false", wd);
+  EXPECT_NE(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("no image or video could be read"), std::string::npos) << r.output;
+}
+
+TEST(PredictEndToEnd, CheckpointConfAndIouAreTheDefaults) {
+  // ModelMeta records conf and iou: they are predict's defaults, and an explicit key still wins.
+  const std::string wd = work_dir("meta_conf");
+  Checkpoint ck = read_checkpoint(tiny_dir() + "/tiny_det.pth");
+  ModelMeta meta;
+  meta.model_name = "tiny";
+  meta.arch = ArchParams::from_file(tiny_dir() + "/tiny_arch.json");
+  meta.names = {"a", "b", "c"};
+  meta.preprocessing = PreprocessParams::for_imgsz(128, 128);
+  meta.conf = 0.05f;
+  meta.iou = 0.5f;
+  CheckpointWrite w;
+  w.net = &ck.weights;
+  w.meta_json = meta.to_json();
+  write_checkpoint(wd + "/meta.pth", w);
+  DetectorOptions o;
+  o.model = "";
+  o.weights = wd + "/meta.pth";
+  o.threads = 1;
+  Detector det = Detector::load(o);
+  EXPECT_FLOAT_EQ(det.default_nms().conf, 0.05f);
+  EXPECT_FLOAT_EQ(det.default_nms().iou, 0.5f);
+  const std::string img = tiny_dir() + "/image_src_grace_hopper.jpg";
+  const cv::Mat m = cv::imread(img);
+  const size_t at_meta = det.predict(m, det.default_nms()).detections.size();
+  NmsParams strict = det.default_nms();
+  strict.conf = 0.9f;
+  const size_t at_09 = det.predict(m, strict).detections.size();
+  ASSERT_GT(at_meta, at_09) << "the tiny model must give more boxes at conf 0.05 than at 0.9";
+  // The CLI: the json holds what the checkpoint's conf lets through, unless conf= is given.
+  auto count = [&](const std::string& extra) {
+    auto r = run_cli("predict weights=meta.pth threads=1 save=false save_json=true exist_ok=true name=p source=" + img +
+                         " " + extra,
+                     wd);
+    EXPECT_EQ(r.code, 0) << r.output;
+    std::ifstream f(wd + "/runs/detect/p/predictions.json");
+    return nlohmann::json::parse(f).size();
+  };
+  EXPECT_EQ(count(""), at_meta);
+  EXPECT_EQ(count("conf=0.9"), at_09);
+  // The writer still records the values it is given.
+  EXPECT_FLOAT_EQ(ModelMeta::from_json(meta.to_json(), "m").conf, 0.05f);
+}
+
+TEST(CliErrors, HugeArgumentsAreNotEchoedWhole) {
+  const std::string wd = work_dir("long_args");
+  const std::string long_path(100000, 'p');
+  auto r = run_cli("predict " + tiny_args() + " source=" + long_path + ".jpg", wd);
+  EXPECT_NE(r.code, 0);
+  EXPECT_LT(r.code, 128) << r.output;
+  EXPECT_LT(r.output.size(), 2000u) << r.output.substr(0, 400);
+  EXPECT_NE(r.output.find("bytes)..."), std::string::npos) << r.output.substr(0, 400);
 }
 
 TEST(Cli, ValMatchesClassesByNameWhenTheDatasetOrdersThemDifferently) {

@@ -120,7 +120,8 @@ void check_gradients(YoloNAS& m, const torch::Tensor& x, const torch::Tensor& ta
   auto out = m->forward(x);
   auto r = make_loss(num_classes, false)(out, targets);
   // Chained through our train-mode forward (~1e-4 relative on outputs), so a looser bound here.
-  expect_components(r.components, want, 2e-4, what + " (our forward)");
+  // 3e-4: on the AMD EPYC (Zen 4, AVX-512) machines S's loss_cls lands at 2.01e-4 (1.6e-4 elsewhere).
+  expect_components(r.components, want, 3e-4, what + " (our forward)");
   r.loss.backward();
 
   const auto norms = read_json(norms_json);
@@ -240,7 +241,9 @@ TEST_P(LossTiny, GradientsEqualSG) {
   // Zero entries: SG's own rounding noise reaches 1.5e-3 (image); every real norm is >= 1.8e-3.
   // Full gradients: 2e-3, as heads.head3.cls_pred.bias (3 sums over 24 anchors that cancel, smallest
   // element 1e-5) follows our forward's logits to 1.2e-3 (random); its loss-only value matches to 1e-6.
-  const GradTolerances tol{1e-3, 2e-3, 5e-2,
+  // Norms: 1.5e-3; the worst, heads.head3.reg_convs.0 (image_128), is 1.02e-3 with the AVX-512
+  // kernels of the AMD EPYC machines and below 1e-3 with AVX2 (same code, other float32 rounding).
+  const GradTolerances tol{1.5e-3, 2e-3, 5e-2,
                            j["grads_mathematically_zero_in_train_mode"]["min_norm_of_other_params"].get<double>()};
   check_gradients(m, load_tensor(dir + "/input.npy"), load_tensor(dir + "/loss/targets.npy"), 3,
                   components_npy(dir + "/loss/loss_components.npy"), dir + "/grads/grad_norms.json", dir + "/grads", j["num_params_with_grad"].get<size_t>(), tol,
@@ -425,7 +428,9 @@ TEST(LossGoldenS, GradientsEqualSG) {
   // float64. Zero entries: SG's are <= 4.9e-3, every real norm >= 5.8e-2.
   // That one alpha (norm 0.29, float64 0.293 vs SG 0.23) is rounding noise at the 30% level in
   // float32 in any implementation, so it is only checked to be of the same magnitude.
-  const GradTolerances tol{1e-2, 5e-2, 5e-2, 2e-2, {{"backbone.stage4.blocks.bottlenecks.1.alpha", 1.0}}};
+  // The other alphas: 0.15. backbone.stage2.blocks.bottlenecks.2.alpha is 9.3% off SG with the
+  // AVX-512 kernels of the AMD EPYC machines (under 5% with AVX2): the same cancelling reduction.
+  const GradTolerances tol{1e-2, 5e-2, 0.15, 2e-2, {{"backbone.stage4.blocks.bottlenecks.1.alpha", 1.0}}};
   check_gradients(m, load_tensor(golden_dir() + "/input_random_640.npy"), load_tensor(golden_dir() + "/loss_targets.npy"),
                   80, components_from(manifest["train"]["loss"]["recipe_tal"]["components"]),
                   golden_dir() + "/train_grad_norms.json", golden_dir() + "/train_grads_selected",

@@ -112,21 +112,25 @@ TEST(Train, KillDashNineThenResumeMatchesUninterruptedRun) {
   };
   // Reference: uninterrupted.
   ASSERT_EQ(wait_exit(spawn_cli(args("straight"), root + "/straight.log")), 0);
-  // Interrupted: kill -9 at a random moment after the first checkpoint exists.
+  // Interrupted: kill -9 during training, right after the first checkpoint (epoch 1 of 5) appears,
+  // with a little jitter so the kill lands at different points of epoch 2 (or of its checkpoint write).
   const std::string last = root + "/runs/killed/weights/last.pth";
   pid_t pid = spawn_cli(args("killed"), root + "/killed.log");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (!fs::exists(last) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_TRUE(fs::exists(last));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(fs::exists(last)) << root + "/killed.log";
   std::mt19937 rng(std::random_device{}());
-  std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 1500)(rng)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 100)(rng)));
+  int early = 0;
+  ASSERT_EQ(waitpid(pid, &early, WNOHANG), 0) << "the run ended before it could be killed: " << root + "/killed.log";
   kill(pid, SIGKILL);
   const int code = wait_exit(pid);
-  // Whatever the moment, last.pth is a complete checkpoint.
+  ASSERT_EQ(code, 128 + SIGKILL) << "the kill did not land during training";
+  // Whatever the moment, last.pth is a complete checkpoint of an unfinished run.
   Checkpoint mid = read_checkpoint(last, false);
   EXPECT_GE(mid.epoch, 1);
-  if (code == 0) GTEST_LOG_(INFO) << "the run finished before the kill; resume is still checked";
+  ASSERT_LT(mid.epoch, 5) << "the run had finished: this test would not test resuming";
   // Resume and finish.
   auto resume = std::vector<std::string>{"train", "resume=" + last};
   ASSERT_EQ(wait_exit(spawn_cli(resume, root + "/resume.log")), 0) << root + "/resume.log";

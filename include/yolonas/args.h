@@ -24,7 +24,12 @@ class Args {
   std::string str(const std::string& key, const std::string& def) const;
   std::optional<std::string> opt_str(const std::string& key) const;
   int integer(const std::string& key, int def) const;
-  double real(const std::string& key, double def) const;
+  double real(const std::string& key, double def) const;  // finite: nan and inf are refused
+  // The same, and a given value must lie in [lo, hi] (the error names the key and the range).
+  int integer_in(const std::string& key, int def, int lo, int hi) const;
+  double real_in(const std::string& key, double def, double lo, double hi) const;
+  // imgsz=: when given, a multiple of 32 in [32, 8192]; `def` (e.g. 0 = the model's own) otherwise.
+  int imgsz(int def) const;
   bool boolean(const std::string& key, bool def) const;
   // "0,2,5" or "[0, 2, 5]" -> {0,2,5}; empty when absent.
   std::vector<int> int_list(const std::string& key) const;

@@ -25,7 +25,7 @@ enum class CheckKind {
   Duplicate,        // the same box twice in one file (kept once)
   // Added here.
   MissingImage,     // an image listed in a .txt split does not exist
-  UnreadableImage,  // OpenCV cannot decode the image
+  UnreadableImage,  // OpenCV cannot decode the image, or it is no regular file (a folder, a FIFO)
   TruncatedJpeg,    // JPEG without its end marker: decodes, but the bottom rows may be grey
   BoxOutsideImage,  // cx +- w/2 or cy +- h/2 beyond [0, 1]: the box is clipped to the image
   LabelWithoutImage,// a label file that no image of the split uses (image/label mismatch)
@@ -44,8 +44,11 @@ struct DataProblem {
   CheckKind kind = CheckKind::BadRow;
   std::string message;
   std::string split;
+  // How many problems this entry stands for: 1, or for a summary of the problems of one kind in one
+  // file past kMaxIssuesPerKind ("... and 980 more bad_row problems in this file"), their count.
+  int count = 1;
 
-  // "labels/train/a.txt:3: bad_class: class 7 >= 3 names"
+  // "labels/train/a.txt:3: bad_class: class 7 >= 3 names" (a very long path is clipped)
   std::string str() const;
 };
 
@@ -64,10 +67,12 @@ struct DataReport {
   DataFormat format = DataFormat::Yolo;
   std::vector<std::string> names;
   std::vector<SplitStats> splits;
-  // Per split, sorted by file and line; a file shared by several splits is reported once.
+  // Per split, sorted by file and line; a file shared by several splits is reported once. At most
+  // kMaxIssuesPerKind problems of one kind are listed per file, then one summary entry counts the rest.
   std::vector<DataProblem> problems;
   std::set<std::string> bad_images;   // missing or unreadable images (skipped with strict=false)
 
+  // Counts of problems (summary entries count for the problems they stand for).
   int count(CheckKind kind) const;
   std::map<CheckKind, int> counts() const;
   int errors() const;
@@ -87,7 +92,8 @@ struct CheckOptions {
 };
 
 // Checks the given splits of a data.yaml (empty list: every split it defines). Throws yolonas::Error
-// only for structural problems (a split missing from the yaml, a split source that does not exist).
+// only for structural problems (a split missing from the yaml, a split source that does not exist,
+// a symlink loop or a folder that cannot be listed).
 // `loaded`, when given, receives the splits as read (the trainer uses them instead of reading the
 // label files again).
 DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& splits = {},

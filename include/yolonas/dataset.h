@@ -12,13 +12,52 @@
 // and the field.
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "yolonas/error.h"
+
+namespace YAML {
+class Node;
+}
+
 namespace yolonas {
+
+// ---------------------------------------------------------------------------------------------
+// Limits and file checks shared by the dataset readers
+// ---------------------------------------------------------------------------------------------
+
+// What a dataset file may cost: a broken or hostile file gets a clear error instead of minutes of
+// work, gigabytes of memory or millions of printed lines.
+constexpr uintmax_t kMaxLabelFileBytes = 16u << 20;  // one YOLO label file or VOC xml (one image)
+constexpr uintmax_t kMaxYamlFileBytes = 16u << 20;   // data.yaml
+constexpr int kMaxLabelRows = 10000;                 // objects (non-blank rows) in one YOLO label file
+constexpr size_t kMaxRowValues = 100001;             // values in one label row: a 50,000-point polygon
+constexpr int kMaxIssuesPerKind = 20;                // problems of one kind listed per file, then "... and N more"
+
+// Why `path` cannot be read as a dataset file, or "" when it is a regular file (symlinks followed)
+// of at most max_bytes (0: any size). The text follows the path in a message: "does not exist",
+// "is a folder, not a file", "is a FIFO (named pipe), not a regular file" (opening one would wait
+// forever for a writer), "is 200.0 MB, more than the 16 MB limit".
+std::string file_problem(const std::string& path, uintmax_t max_bytes = 0);
+
+// Reads a whole file that file_problem() accepts, without a leading UTF-8 BOM (Windows editors
+// write one). Throws yolonas::Error "cannot open <what> '<path>'" when it does not exist, with
+// ": <problem>" appended for any other problem; the path is clip()ped.
+std::string read_dataset_file(const std::string& path, const std::string& what, uintmax_t max_bytes = 0);
+
+// A std::filesystem error (a symlink loop, a folder that cannot be listed, a name too long) as a
+// yolonas::Error naming `context` (a data.yaml and split, for instance), the path and the reason.
+Error filesystem_error_message(const std::string& context, const std::filesystem::filesystem_error& e);
+
+// Throws yolonas::Error "<file>:<line>: duplicate key '<key>' (first at line <n>)" when a mapping
+// anywhere in a parsed YAML document (or JSON read by yaml-cpp) has the same key twice: yaml-cpp
+// keeps both pairs and node[key] silently returns the first. Used for data.yaml and arch-params files.
+void check_yaml_unique_keys(const YAML::Node& root, const std::string& file);
 
 // ---------------------------------------------------------------------------------------------
 // Issues
@@ -46,8 +85,11 @@ struct DatasetIssue {
   int line = 0;      // 1-based line in `file`; 0 when not about one line
   IssueKind kind = IssueKind::BadRow;
   std::string message;
+  // How many problems this entry stands for: 1, or for a summary that replaces the problems of one
+  // kind past kMaxIssuesPerKind in one file ("... and 980 more rows with this problem"), their count.
+  int count = 1;
 
-  // "labels/val/a.txt:3: bad_class: class 7 >= 3 names"
+  // "labels/val/a.txt:3: bad_class: class 7 >= 3 names" (a very long path is clipped)
   std::string str() const;
 };
 
@@ -85,6 +127,8 @@ struct DataYaml {
 // is VOC. COCO splits may be written `train: {json: annotations/instances_train.json, images: images/train}`;
 // COCO names come from the json categories (a `names` list, if given, must agree); VOC names default to
 // the 20 VOC classes, or to the sorted names found in the xml files when those are not all VOC classes.
+// A key written twice in one mapping (and a class index given twice in `names`) is an error naming
+// the file and line.
 DataYaml load_data_yaml(const std::string& path);
 
 // COCO / VOC: fills `names` the way load_data_yaml documents (reads the COCO jsons into `coco`), or
@@ -98,8 +142,9 @@ std::string voc_xml_path(const std::string& image_path);
 
 // Image files of one split, sorted, duplicates removed. Throws when the split is absent or one of
 // its sources does not exist. Folders are searched recursively for image extensions
-// (bmp dng jpeg jpg mpo png tif tiff webp pfm heic, case-insensitive). Relative lines in a .txt
-// list are taken relative to the list's folder.
+// (bmp dng jpeg jpg mpo png tif tiff webp pfm heic, case-insensitive), following symlinked folders;
+// a symlink that leads back into a folder above it (a loop) is an error naming the link. Relative
+// lines in a .txt list are taken relative to the list's folder.
 std::vector<std::string> list_split_images(const DataYaml& data, const std::string& split);
 
 // Ultralytics' rule: the last "/images/" path component becomes "/labels/" and the extension ".txt".
@@ -111,9 +156,14 @@ struct YoloLabel {
 };
 
 // Parses one label file. A row is `class cx cy w h`, or `class x1 y1 x2 y2 ... xn yn` (a polygon,
-// n >= 3, as in Ultralytics segment labels: its bounding box is used). Rows with problems are
-// reported in `issues` and dropped (duplicates are kept once). A missing file is not an error (no
-// objects); returns false in that case. num_classes <= 0 skips the class-range check.
+// n >= 3, as in Ultralytics segment labels: its bounding box is used); the class is an integer in
+// [0, num_classes). Rows with problems are reported in `issues` and dropped (duplicates are kept
+// once); past kMaxIssuesPerKind problems of one kind, one summary entry counts the rest. A missing
+// file is not an error (no objects); returns false in that case. A label path that cannot be read as
+// a label file -- a folder, a FIFO or device, a file over kMaxLabelFileBytes or with more than
+// kMaxLabelRows rows -- is one bad_row issue (line 0) and gives no labels; load_yolo_split() leaves
+// its image out (its objects are unknown). A leading UTF-8 BOM is skipped. num_classes <= 0 skips the
+// class-range check (the class must still fit an int).
 bool read_yolo_label_file(const std::string& label_path, int num_classes, std::vector<YoloLabel>& labels,
                           std::vector<DatasetIssue>& issues);
 
@@ -140,7 +190,8 @@ struct YoloSplit {
 };
 
 // Lists the split's images and reads every label file. Images are not opened here: labels are
-// normalized, and the pixel size is known once the caller loads the image.
+// normalized, and the pixel size is known once the caller loads the image. An image whose label file
+// cannot be read (see read_yolo_label_file) is left out, with the issue in `issues`.
 YoloSplit load_yolo_split(const DataYaml& data, const std::string& split);
 
 // data= as the user gives it: a data.yaml; a folder holding data.yaml; a COCO folder
@@ -213,7 +264,10 @@ class CocoDataset {
 // numbers); categories[].id. Annotations must refer to listed images and categories. `area` and
 // `iscrowd` default to bbox w*h and 0 when absent (pycocotools itself would fail on such a file; a
 // DefaultedField note records it). Errors name the file, the entry and the field:
-// "instances.json: annotations[17]: missing field 'bbox'".
+// "instances.json: annotations[17]: missing field 'bbox'". Numbers are checked before they are
+// converted (an id past int64, a width that is no integer in 0..2^31-1, a non-finite bbox value),
+// and those errors also name the entry's line: "instances.json:30: images[3]: field 'width' must be
+// an integer in 0..2147483647, got 4294967360". The file must be a regular file (not a FIFO).
 //
 // With `issues` (check-data, training), an annotation with a problem is reported there -- with its
 // line in the file and its index -- and dropped instead of throwing: a missing or mistyped field

@@ -55,6 +55,9 @@ class Detector {
   const std::vector<std::string>& names() const;
   const ArchParams& arch() const;
   const PreprocessParams& preprocessing() const;
+  // SG predict() defaults with the conf and iou the checkpoint's metadata records (0.25 / 0.7 when
+  // it records none): what `yolonas predict` uses unless conf= or iou= is given.
+  NmsParams default_nms() const;
   // One line: "yolo_nas_s (80 classes, 640x640, partial fusion) from weights.pth [ema_net]".
   std::string describe() const;
 

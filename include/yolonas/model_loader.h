@@ -1,6 +1,6 @@
 // Builds a YoloNAS module from DetectorOptions: variant / arch file / checkpoint metadata, weights
 // from an SG or yolonas checkpoint (fused layouts accepted), fusion, threads. Shared by the
-// Detector, `benchmark` and (later) training.
+// Detector, `benchmark`, `export` and training-time validation.
 #pragma once
 #include <string>
 

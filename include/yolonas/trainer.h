@@ -11,7 +11,7 @@
 namespace yolonas {
 
 struct TrainConfig {
-  std::string data;                  // data.yaml (Ultralytics/Roboflow YOLO format)
+  std::string data;                  // data.yaml (YOLO, COCO json or VOC splits), a COCO or a VOC folder
   std::string model = "yolo_nas_s";  // variant or arch-params file (ignored when weights carry metadata)
   std::string weights;               // SG or yolonas checkpoint to fine-tune from; "" = from scratch
   std::string preset = "finetune";   // finetune (roboflow_yolo_nas_s) | coco (coco2017_yolo_nas_s)

@@ -64,7 +64,8 @@ struct VocAnnotation {
 
 // Reads one annotation. Throws yolonas::Error (naming file and line) when the file is not
 // well-formed XML or its root is not <annotation>, and "cannot open VOC annotation '<path>'" when it
-// cannot be read. An <object> with a missing or empty <name>, no <bndbox>, or a missing or
+// does not exist (": it is a FIFO ...", ": it is 20.0 MB, more than the 16 MB limit" when it is no
+// regular file or over kMaxLabelFileBytes). An <object> with a missing or empty <name>, no <bndbox>, or a missing or
 // non-numeric xmin/ymin/xmax/ymax is dropped and reported in `issues` (BadRow, with the line of the
 // offending element). Coordinates may be floats ("273.5"), as some exporters write them.
 // <difficult>/<truncated> default to 0. Class names, box sizes and image bounds are not checked
