@@ -391,7 +391,8 @@ int val_model(const Args& args) {
       std::vector<cv::Mat> images;
       std::vector<size_t> index;
       for (size_t i = start; i < end; ++i) {
-        cv::Mat im = cv::imread(set.image_paths[i], cv::IMREAD_COLOR);
+        cv::Mat im;  // a FIFO or device would block imread: regular files only
+        if (file_problem(set.image_paths[i]).empty()) im = cv::imread(set.image_paths[i], cv::IMREAD_COLOR);
         if (im.empty()) {
           unreadable[i] = 1;
           image_issues.push_back({set.image_paths[i], 0,

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <type_traits>
 #include <nlohmann/json.hpp>
@@ -183,8 +184,13 @@ ArchParams ArchParams::by_name(const std::string& name) {
 }
 
 ArchParams ArchParams::from_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw Error(clip(path) + ": arch-params file is not a regular file (a folder, FIFO or device)");
+  if (std::filesystem::file_size(path, ec) > (16u << 20) && !ec)
+    throw Error(clip(path) + ": arch-params file is larger than 16 MB");
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(path + ": cannot open arch-params file");
+  if (!f) throw Error(clip(path) + ": cannot open arch-params file");
   std::stringstream ss;
   ss << f.rdbuf();
   ArchParams a = from_string(ss.str(), path);

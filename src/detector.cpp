@@ -3,6 +3,7 @@
 #include <chrono>
 #include <opencv2/imgcodecs.hpp>
 
+#include "yolonas/dataset.h"
 #include "yolonas/dnn_graph_builder.h"
 #include "yolonas/error.h"
 #include "yolonas/model_loader.h"
@@ -55,8 +56,10 @@ Detector Detector::load(const DetectorOptions& options) {
       std::vector<const float*> ptrs;
       for (size_t i = 0; i < n; ++i) {
         const std::string& path = all[i * all.size() / n];
-        const cv::Mat im = cv::imread(path, cv::IMREAD_COLOR);
-        if (im.empty()) throw Error("calibration image '" + path + "' cannot be read");
+        const std::string problem = file_problem(path);  // a FIFO would block imread
+        const cv::Mat im = problem.empty() ? cv::imread(path, cv::IMREAD_COLOR) : cv::Mat();
+        if (im.empty())
+          throw Error("calibration image '" + clip(path) + "' cannot be read" + (problem.empty() ? "" : ": " + problem));
         preprocess_image(im, pp, inputs[i].data());
         ptrs.push_back(inputs[i].data());
       }

@@ -138,7 +138,8 @@ Raw DataLoader::Impl::load(int idx) {
   }
   Raw raw;
   // cv::imread applies the EXIF orientation, as cv2.imread in SG and as Ultralytics' labels assume.
-  cv::Mat img = cv::imread(split.samples[idx].image, cv::IMREAD_COLOR);
+  cv::Mat img;  // a FIFO or device would block imread: regular files only (check-data reports them)
+  if (file_problem(split.samples[idx].image).empty()) img = cv::imread(split.samples[idx].image, cv::IMREAD_COLOR);
   if (img.empty()) return raw;
   raw.src_h = img.rows, raw.src_w = img.cols;
   Sample tmp{img, {}};
