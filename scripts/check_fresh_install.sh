@@ -164,7 +164,7 @@ run_in_root() {  # NAME LOG COMMAND: runs COMMAND in /root/yolonas inside the ro
 }
 summary() {
   echo
-  echo "== fresh-install check of $(git -C "$REPO" rev-parse --short HEAD) =="
+  echo "== fresh-install check of ${COMMIT:0:7} =="
   echo "  $TOOL (minimal root): $(fmt $T_ROOT)"
   echo "  command 1 (bash scripts/demo.sh): $T1"
   echo "  command 2 (bash scripts/test.sh): $T2"

@@ -121,7 +121,7 @@ TEST(Train, KillDashNineThenResumeMatchesUninterruptedRun) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_TRUE(fs::exists(last)) << root + "/killed.log";
   std::mt19937 rng(std::random_device{}());
-  std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 100)(rng)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 30)(rng)));
   int early = 0;
   ASSERT_EQ(waitpid(pid, &early, WNOHANG), 0) << "the run ended before it could be killed: " << root + "/killed.log";
   kill(pid, SIGKILL);
