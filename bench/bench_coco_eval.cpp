@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <random>
 
-#include "yolonas/coco_eval.h"
+#include "yolonas/eval/coco_eval.h"
 
 using namespace yolonas;
 

@@ -10,16 +10,16 @@
 #include <sstream>
 
 #include "commands.h"
-#include "yolonas/dataset.h"
-#include "yolonas/error.h"
-#include "yolonas/loader.h"
-#include "yolonas/loss.h"
-#include "yolonas/dnn_graph_builder.h"
-#include "yolonas/model_loader.h"
-#include "yolonas/onednn_net.h"
-#include "yolonas/optim.h"
-#include "yolonas/run_dir.h"
-#include "yolonas/sysinfo.h"
+#include "yolonas/data/dataset.h"
+#include "yolonas/core/error.h"
+#include "yolonas/data/loader.h"
+#include "yolonas/train/loss.h"
+#include "yolonas/model/dnn_graph_builder.h"
+#include "yolonas/model/model_loader.h"
+#include "yolonas/runtime/onednn_net.h"
+#include "yolonas/train/optim.h"
+#include "yolonas/core/files.h"
+#include "yolonas/core/sysinfo.h"
 
 namespace yolonas::cli {
 namespace {

@@ -11,9 +11,9 @@
 #include <opencv2/core/utils/logger.hpp>
 
 #include "commands.h"
-#include "yolonas/check_data.h"
-#include "yolonas/dataset.h"
-#include "yolonas/error.h"
+#include "yolonas/data/check_data.h"
+#include "yolonas/data/dataset.h"
+#include "yolonas/core/error.h"
 
 namespace yolonas::cli {
 namespace {

@@ -10,13 +10,13 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "yolonas/checkpoint.h"
-#include "yolonas/dnn_graph_builder.h"
-#include "yolonas/error.h"
-#include "yolonas/model_loader.h"
-#include "yolonas/onnx_export.h"
-#include "yolonas/run_dir.h"
-#include "yolonas/state_dict.h"
+#include "yolonas/model/checkpoint.h"
+#include "yolonas/model/dnn_graph_builder.h"
+#include "yolonas/core/error.h"
+#include "yolonas/model/model_loader.h"
+#include "yolonas/export/onnx_export.h"
+#include "yolonas/core/files.h"
+#include "yolonas/model/state_dict.h"
 
 namespace yolonas::cli {
 

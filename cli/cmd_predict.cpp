@@ -17,25 +17,23 @@
 #include <sstream>
 
 #include "commands.h"
-#include "yolonas/dataset.h"
-#include "yolonas/detector.h"
-#include "yolonas/draw.h"
-#include "yolonas/error.h"
-#include "yolonas/progress.h"
-#include "yolonas/run_dir.h"
+#include "yolonas/data/dataset.h"
+#include "yolonas/api/detector.h"
+#include "yolonas/detect/draw.h"
+#include "yolonas/core/error.h"
+#include "yolonas/core/text.h"
+#include "yolonas/core/progress.h"
+#include "yolonas/core/files.h"
 
 namespace fs = std::filesystem;
 
 namespace yolonas::cli {
 namespace {
 
-const std::vector<std::string> kImageExt = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"};
 const std::vector<std::string> kVideoExt = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"};
 
 std::string lower_ext(const fs::path& p) {
-  std::string e = p.extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), ::tolower);
-  return e;
+  return lower(p.extension().string());
 }
 bool has_ext(const fs::path& p, const std::vector<std::string>& exts) {
   return std::find(exts.begin(), exts.end(), lower_ext(p)) != exts.end();
@@ -50,7 +48,7 @@ Sources resolve_sources(const std::string& source) {
   Sources s;
   if (source.empty()) throw Error("source= is required (an image, a folder, a glob like 'imgs/*.jpg', a video or a camera index)");
   auto add_file = [&](const fs::path& p, bool strict) {
-    if (has_ext(p, kImageExt))
+    if (is_image_file(p))
       s.images.push_back(p.string());
     else if (has_ext(p, kVideoExt))
       s.videos.push_back(p.string());

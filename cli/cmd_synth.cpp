@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "commands.h"
-#include "yolonas/error.h"
-#include "yolonas/progress.h"
-#include "yolonas/synth.h"
+#include "yolonas/core/error.h"
+#include "yolonas/core/progress.h"
+#include "yolonas/data/synth.h"
 
 namespace yolonas::cli {
 namespace {

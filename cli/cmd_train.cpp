@@ -2,8 +2,8 @@
 #include <cstdio>
 
 #include "commands.h"
-#include "yolonas/error.h"
-#include "yolonas/trainer.h"
+#include "yolonas/core/error.h"
+#include "yolonas/train/trainer.h"
 
 namespace yolonas::cli {
 

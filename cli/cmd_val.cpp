@@ -17,13 +17,14 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "commands.h"
-#include "yolonas/coco_eval.h"
-#include "yolonas/dataset.h"
-#include "yolonas/detector.h"
-#include "yolonas/error.h"
-#include "yolonas/eval_plots.h"
-#include "yolonas/progress.h"
-#include "yolonas/run_dir.h"
+#include "yolonas/eval/coco_eval.h"
+#include "yolonas/data/dataset.h"
+#include "yolonas/api/detector.h"
+#include "yolonas/core/error.h"
+#include "yolonas/core/text.h"
+#include "yolonas/eval/eval_plots.h"
+#include "yolonas/core/progress.h"
+#include "yolonas/core/files.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -44,10 +45,6 @@ Metric parse_metric(const Args& args) {
   if (m == "sg") return Metric::Sg;
   if (m == "both") return Metric::Both;
   throw Error("argument metric=" + m + ": expected coco, sg or both");
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Rounded the way Ultralytics writes results (boxes to 1/1000 px); scores keep 6 decimals so that

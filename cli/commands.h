@@ -1,7 +1,7 @@
 // One function per CLI mode; each returns the process exit code and throws yolonas::Error on bad input.
 #pragma once
-#include "yolonas/args.h"
-#include "yolonas/detector.h"
+#include "yolonas/core/args.h"
+#include "yolonas/api/detector.h"
 
 namespace yolonas::cli {
 

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "commands.h"
-#include "yolonas/error.h"
+#include "yolonas/core/error.h"
 
 namespace {
 

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "fuzz_util.h"
-#include "yolonas/dataset.h"
-#include "yolonas/error.h"
+#include "yolonas/data/dataset.h"
+#include "yolonas/core/error.h"
 
 using namespace yolonas;
 namespace fs = std::filesystem;

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "fuzz_util.h"
-#include "yolonas/error.h"
-#include "yolonas/npy.h"
+#include "yolonas/core/error.h"
+#include "yolonas/core/npy.h"
 
 using namespace yolonas;
 

@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "fuzz_util.h"
-#include "yolonas/dataset.h"
-#include "yolonas/error.h"
-#include "yolonas/voc.h"
+#include "yolonas/data/dataset.h"
+#include "yolonas/core/error.h"
+#include "yolonas/data/voc.h"
 
 using namespace yolonas;
 namespace fs = std::filesystem;

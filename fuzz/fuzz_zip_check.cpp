@@ -1,6 +1,6 @@
 // The checks a checkpoint passes before LibTorch unpickles it: verify_zip_archive() on the whole
-// file and, where the sources have them (see CMakeLists.txt), verify_torch_archive(): the same plus
-// verify_torch_pickle() on the archive's data.pkl against its storage records.
+// file, and verify_torch_archive(): the same plus verify_torch_pickle() on the archive's data.pkl
+// against its storage records.
 //
 // The CRC check stops almost every mutation of a zip before it reaches data.pkl, so an input that
 // does not start with a zip signature ("PK") is also fed to verify_torch_pickle() directly, as a
@@ -16,11 +16,9 @@
 #include <vector>
 
 #include "fuzz_util.h"
-#include "yolonas/error.h"
-#include "yolonas/zip_check.h"
-#ifdef YOLONAS_FUZZ_PICKLE_CHECK
-#include "yolonas/pickle_check.h"
-#endif
+#include "yolonas/core/error.h"
+#include "yolonas/core/zip_check.h"
+#include "yolonas/core/pickle_check.h"
 
 using namespace yolonas;
 
@@ -39,16 +37,13 @@ void check_archive(const std::vector<char>& bytes) {
   } catch (const Error&) {
     return;  // verify_torch_archive() starts with the same check
   }
-#ifdef YOLONAS_FUZZ_TORCH_ARCHIVE
   try {
     const std::vector<ZipRecord> torch = verify_torch_archive(bytes, "fuzz.pth");
     FUZZ_CHECK(torch.size() == zip.size());
   } catch (const Error&) {
   }
-#endif
 }
 
-#ifdef YOLONAS_FUZZ_PICKLE_CHECK
 constexpr uint64_t kBareRecordBytes = 64;
 
 void check_bare_pickle(const uint8_t* data, size_t size) {
@@ -58,14 +53,11 @@ void check_bare_pickle(const uint8_t* data, size_t size) {
   } catch (const Error&) {
   }
 }
-#endif
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check_archive(std::vector<char>(data, data + size));
-#ifdef YOLONAS_FUZZ_PICKLE_CHECK
   if (size < 2 || std::memcmp(data, "PK", 2) != 0) check_bare_pickle(data, size);
-#endif
   return 0;
 }

@@ -10,7 +10,7 @@
 
 #include <opencv2/imgcodecs.hpp>
 
-#include "yolonas/dataset.h"
+#include "yolonas/data/dataset.h"
 
 namespace yolonas::test {
 

@@ -5,8 +5,8 @@
 #include <fstream>
 
 #include "test_util.h"
-#include "yolonas/arch_params.h"
-#include "yolonas/error.h"
+#include "yolonas/detect/arch_params.h"
+#include "yolonas/core/error.h"
 
 using namespace yolonas;
 

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "yolonas/args.h"
-#include "yolonas/error.h"
+#include "yolonas/core/args.h"
+#include "yolonas/core/error.h"
 
 using yolonas::Args;
 using yolonas::Error;

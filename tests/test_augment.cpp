@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "yolonas/augment.h"
+#include "yolonas/data/augment.h"
 
 using namespace yolonas;
 

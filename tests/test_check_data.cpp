@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "test_util.h"
-#include "yolonas/check_data.h"
-#include "yolonas/error.h"
+#include "yolonas/data/check_data.h"
+#include "yolonas/core/error.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;

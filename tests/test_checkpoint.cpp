@@ -6,13 +6,13 @@
 #include <fstream>
 
 #include "torch_test_util.h"
-#include "yolonas/checkpoint.h"
-#include "yolonas/error.h"
-#include "yolonas/fusion.h"
-#include "yolonas/model.h"
-#include "yolonas/model_loader.h"
-#include "yolonas/model_meta.h"
-#include "yolonas/state_dict.h"
+#include "yolonas/model/checkpoint.h"
+#include "yolonas/core/error.h"
+#include "yolonas/model/fusion.h"
+#include "yolonas/model/model.h"
+#include "yolonas/model/model_loader.h"
+#include "yolonas/detect/model_meta.h"
+#include "yolonas/model/state_dict.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;
@@ -119,7 +119,7 @@ TEST(Checkpoint, ModelLoaderUsesOwnMetadata) {
   w.net = &in.weights;
   w.meta_json = meta.to_json();
   write_checkpoint(path, w);
-  DetectorOptions o;
+  ModelSource o;
   o.weights = path;  // model= left at its default: the checkpoint describes itself
   LoadedModel lm = load_model(o);
   EXPECT_EQ(lm.meta.names, meta.names);
@@ -143,7 +143,7 @@ TEST(Checkpoint, FusedLayoutCheckpointsLoad) {
     CheckpointWrite w;
     w.net = &sd;
     write_checkpoint(path, w);
-    DetectorOptions o;
+    ModelSource o;
     o.model = tiny_dir() + "/tiny_arch.json";
     o.weights = path;
     LoadedModel lm = load_model(o);
@@ -220,7 +220,7 @@ TEST(CheckpointErrors, WrongShapesAndMissingKeysAreListed) {
 }
 
 TEST(CheckpointErrors, BuiltinModelWithoutWeightsExplainsWhatToDo) {
-  DetectorOptions o;
+  ModelSource o;
   o.model = "yolo_nas_m";
   std::string msg = error_of([&] { load_model(o); });
   EXPECT_NE(msg.find("weights=PATH"), std::string::npos) << msg;

@@ -15,9 +15,9 @@
 #include <opencv2/dnn.hpp>
 
 #include "torch_test_util.h"
-#include "yolonas/checkpoint.h"
-#include "yolonas/detector.h"
-#include "yolonas/model_meta.h"
+#include "yolonas/model/checkpoint.h"
+#include "yolonas/api/detector.h"
+#include "yolonas/detect/model_meta.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;

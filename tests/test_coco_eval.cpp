@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include "test_util.h"
-#include "yolonas/coco_eval.h"
-#include "yolonas/dataset.h"
-#include "yolonas/error.h"
-#include "yolonas/eval_plots.h"
+#include "yolonas/eval/coco_eval.h"
+#include "yolonas/data/dataset.h"
+#include "yolonas/core/error.h"
+#include "yolonas/eval/eval_plots.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;

@@ -15,11 +15,11 @@
 #include "format_convert.h"
 #include "shapes_dataset.h"
 #include "test_util.h"
-#include "yolonas/check_data.h"
-#include "yolonas/dataset.h"
-#include "yolonas/error.h"
-#include "yolonas/loader.h"
-#include "yolonas/voc.h"
+#include "yolonas/data/check_data.h"
+#include "yolonas/data/dataset.h"
+#include "yolonas/core/error.h"
+#include "yolonas/data/loader.h"
+#include "yolonas/data/voc.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;

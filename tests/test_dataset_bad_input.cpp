@@ -19,11 +19,11 @@
 #include <thread>
 
 #include "test_util.h"
-#include "yolonas/arch_params.h"
-#include "yolonas/check_data.h"
-#include "yolonas/dataset.h"
-#include "yolonas/error.h"
-#include "yolonas/voc.h"
+#include "yolonas/detect/arch_params.h"
+#include "yolonas/data/check_data.h"
+#include "yolonas/data/dataset.h"
+#include "yolonas/core/error.h"
+#include "yolonas/data/voc.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;

@@ -16,9 +16,9 @@
 
 #include <unistd.h>
 
-#include "yolonas/dataset.h"
-#include "yolonas/error.h"
-#include "yolonas/loader.h"
+#include "yolonas/data/dataset.h"
+#include "yolonas/core/error.h"
+#include "yolonas/data/loader.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;

@@ -5,12 +5,12 @@
 #include <nlohmann/json.hpp>
 
 #include "torch_test_util.h"
-#include "yolonas/checkpoint.h"
-#include "yolonas/error.h"
-#include "yolonas/fusion.h"
-#include "yolonas/model.h"
-#include "yolonas/model_loader.h"
-#include "yolonas/state_dict.h"
+#include "yolonas/model/checkpoint.h"
+#include "yolonas/core/error.h"
+#include "yolonas/model/fusion.h"
+#include "yolonas/model/model.h"
+#include "yolonas/model/model_loader.h"
+#include "yolonas/model/state_dict.h"
 
 using namespace yolonas;
 using namespace yolonas::test;

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "test_util.h"
-#include "yolonas/error.h"
-#include "yolonas/npy.h"
+#include "yolonas/core/error.h"
+#include "yolonas/core/npy.h"
 
 namespace fs = std::filesystem;
 using yolonas::Error;

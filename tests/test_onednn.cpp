@@ -6,19 +6,19 @@
 #include <opencv2/dnn.hpp>
 
 #include "torch_test_util.h"
-#include "yolonas/checkpoint.h"
-#include "yolonas/dnn_graph_builder.h"
-#include "yolonas/error.h"
-#include "yolonas/fusion.h"
-#include "yolonas/model_loader.h"
-#include "yolonas/onednn_net.h"
-#include "yolonas/onnx_export.h"
-#include "yolonas/postprocess.h"
-#include "yolonas/detector.h"
+#include "yolonas/model/checkpoint.h"
+#include "yolonas/model/dnn_graph_builder.h"
+#include "yolonas/core/error.h"
+#include "yolonas/model/fusion.h"
+#include "yolonas/model/model_loader.h"
+#include "yolonas/runtime/onednn_net.h"
+#include "yolonas/export/onnx_export.h"
+#include "yolonas/detect/postprocess.h"
+#include "yolonas/api/detector.h"
 
 #include <filesystem>
 #include <opencv2/imgcodecs.hpp>
-#include "yolonas/state_dict.h"
+#include "yolonas/model/state_dict.h"
 
 using namespace yolonas;
 using namespace yolonas::test;

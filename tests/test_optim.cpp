@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "torch_test_util.h"
-#include "yolonas/checkpoint.h"
-#include "yolonas/error.h"
-#include "yolonas/model.h"
-#include "yolonas/optim.h"
+#include "yolonas/model/checkpoint.h"
+#include "yolonas/core/error.h"
+#include "yolonas/model/model.h"
+#include "yolonas/train/optim.h"
 
 using namespace yolonas;
 using namespace yolonas::test;

@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "test_util.h"
-#include "yolonas/error.h"
-#include "yolonas/npy.h"
-#include "yolonas/postprocess.h"
-#include "yolonas/preprocess.h"
+#include "yolonas/core/error.h"
+#include "yolonas/core/npy.h"
+#include "yolonas/detect/postprocess.h"
+#include "yolonas/detect/preprocess.h"
 
 using yolonas::Detection;
 using yolonas::NmsParams;

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "test_util.h"
-#include "yolonas/error.h"
-#include "yolonas/npy.h"
-#include "yolonas/preprocess.h"
+#include "yolonas/core/error.h"
+#include "yolonas/core/npy.h"
+#include "yolonas/detect/preprocess.h"
 
 using yolonas::Error;
 using yolonas::Letterbox;

@@ -7,8 +7,8 @@
 #include <fstream>
 
 #include "test_util.h"
-#include "yolonas/error.h"
-#include "yolonas/run_dir.h"
+#include "yolonas/core/error.h"
+#include "yolonas/core/files.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;

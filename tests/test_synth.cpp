@@ -14,10 +14,10 @@
 #include <sstream>
 
 #include "test_util.h"
-#include "yolonas/coco_names.h"
-#include "yolonas/dataset.h"
-#include "yolonas/error.h"
-#include "yolonas/synth.h"
+#include "yolonas/detect/coco_names.h"
+#include "yolonas/data/dataset.h"
+#include "yolonas/core/error.h"
+#include "yolonas/data/synth.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;

@@ -17,9 +17,9 @@
 #include "format_convert.h"
 #include "shapes_dataset.h"
 #include "torch_test_util.h"
-#include "yolonas/checkpoint.h"
-#include "yolonas/error.h"
-#include "yolonas/trainer.h"
+#include "yolonas/model/checkpoint.h"
+#include "yolonas/core/error.h"
+#include "yolonas/train/trainer.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;

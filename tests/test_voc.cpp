@@ -11,8 +11,8 @@
 
 #include <unistd.h>
 
-#include "yolonas/error.h"
-#include "yolonas/voc.h"
+#include "yolonas/core/error.h"
+#include "yolonas/data/voc.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;

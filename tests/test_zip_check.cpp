@@ -7,9 +7,9 @@
 #include <optional>
 
 #include "test_util.h"
-#include "yolonas/error.h"
-#include "yolonas/pickle_check.h"
-#include "yolonas/zip_check.h"
+#include "yolonas/core/error.h"
+#include "yolonas/core/pickle_check.h"
+#include "yolonas/core/zip_check.h"
 
 using namespace yolonas;
 using namespace std::string_literals;  // "...\x00..."s keeps the NUL bytes of a pickle

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "test_util.h"
-#include "yolonas/npy.h"
+#include "yolonas/core/npy.h"
 
 namespace yolonas::test {
 
