@@ -69,8 +69,8 @@ void make_broken(const TempRoot& t) {
              "path: " + t.root.string() + "\ntrain: images/train\nval: val.txt\nnames: [a, b, c]\n");
 }
 
-const DataProblem* find(const DataReport& r, CheckKind kind, const std::string& file, int line = -1) {
-  for (const DataProblem& p : r.problems)
+const DatasetIssue* find(const DataReport& r, IssueKind kind, const std::string& file, int line = -1) {
+  for (const DatasetIssue& p : r.problems)
     if (p.kind == kind && p.file == file && (line < 0 || p.line == line)) return &p;
   return nullptr;
 }
@@ -82,29 +82,29 @@ TEST(CheckData, ReportsEveryKindWithFileAndLine) {
   make_broken(t);
   const DataReport r = check_dataset(load_data_yaml(t.str("data.yaml")));
   const std::string b = t.str("labels/train/b.txt");
-  EXPECT_TRUE(find(r, CheckKind::BadRow, b, 2)) << r.details();
-  EXPECT_TRUE(find(r, CheckKind::BadClass, b, 3));
-  EXPECT_TRUE(find(r, CheckKind::OutOfBounds, b, 4));
-  EXPECT_TRUE(find(r, CheckKind::ZeroSize, b, 5));
-  EXPECT_TRUE(find(r, CheckKind::Duplicate, b, 6));
-  EXPECT_TRUE(find(r, CheckKind::Duplicate, b, 7));
-  EXPECT_TRUE(find(r, CheckKind::BoxOutsideImage, b, 8));
-  EXPECT_TRUE(find(r, CheckKind::BadRow, b, 9));
-  EXPECT_TRUE(find(r, CheckKind::UnreadableImage, t.str("images/train/c.png")));
-  EXPECT_TRUE(find(r, CheckKind::TruncatedJpeg, t.str("images/train/d.jpg")));
-  EXPECT_TRUE(find(r, CheckKind::LabelWithoutImage, t.str("labels/train/orphan.txt")));
-  EXPECT_FALSE(find(r, CheckKind::LabelWithoutImage, t.str("labels/train/classes.txt")));
-  EXPECT_TRUE(find(r, CheckKind::MissingImage, t.str("images/train/missing.png")));
-  EXPECT_TRUE(find(r, CheckKind::SplitOverlap, t.str("images/train/a.png")));
-  EXPECT_EQ(r.count(CheckKind::SplitOverlap), 1);  // a.png and e.png are in train and val: one report
-  EXPECT_NE(find(r, CheckKind::SplitOverlap, t.str("images/train/a.png"))->message.find("2 image(s)"),
+  EXPECT_TRUE(find(r, IssueKind::BadRow, b, 2)) << r.details();
+  EXPECT_TRUE(find(r, IssueKind::BadClass, b, 3));
+  EXPECT_TRUE(find(r, IssueKind::OutOfBounds, b, 4));
+  EXPECT_TRUE(find(r, IssueKind::ZeroSize, b, 5));
+  EXPECT_TRUE(find(r, IssueKind::Duplicate, b, 6));
+  EXPECT_TRUE(find(r, IssueKind::Duplicate, b, 7));
+  EXPECT_TRUE(find(r, IssueKind::BoxOutsideImage, b, 8));
+  EXPECT_TRUE(find(r, IssueKind::BadRow, b, 9));
+  EXPECT_TRUE(find(r, IssueKind::UnreadableImage, t.str("images/train/c.png")));
+  EXPECT_TRUE(find(r, IssueKind::TruncatedJpeg, t.str("images/train/d.jpg")));
+  EXPECT_TRUE(find(r, IssueKind::LabelWithoutImage, t.str("labels/train/orphan.txt")));
+  EXPECT_FALSE(find(r, IssueKind::LabelWithoutImage, t.str("labels/train/classes.txt")));
+  EXPECT_TRUE(find(r, IssueKind::MissingImage, t.str("images/train/missing.png")));
+  EXPECT_TRUE(find(r, IssueKind::SplitOverlap, t.str("images/train/a.png")));
+  EXPECT_EQ(r.count(IssueKind::SplitOverlap), 1);  // a.png and e.png are in train and val: one report
+  EXPECT_NE(find(r, IssueKind::SplitOverlap, t.str("images/train/a.png"))->message.find("2 image(s)"),
             std::string::npos);
-  EXPECT_FALSE(find(r, CheckKind::BadClass, t.str("labels/train/a.txt")));  // clean file: nothing
+  EXPECT_FALSE(find(r, IssueKind::BadClass, t.str("labels/train/a.txt")));  // clean file: nothing
 
   // Counts per kind, errors vs warnings.
-  EXPECT_EQ(r.count(CheckKind::BadRow), 2);
-  EXPECT_EQ(r.count(CheckKind::Duplicate), 2);
-  EXPECT_EQ(r.count(CheckKind::UnreadableImage), 1);
+  EXPECT_EQ(r.count(IssueKind::BadRow), 2);
+  EXPECT_EQ(r.count(IssueKind::Duplicate), 2);
+  EXPECT_EQ(r.count(IssueKind::UnreadableImage), 1);
   EXPECT_EQ(r.errors(), 7);    // 2 bad_row, bad_class, out_of_bounds, zero_size, unreadable, missing
   EXPECT_EQ(r.warnings(), 6);  // 2 duplicate, box_outside, truncated_jpeg, orphan label, overlap
   EXPECT_FALSE(r.ok());
@@ -179,9 +179,9 @@ TEST(CheckData, FilesSharedBySplitsAreReportedOnce) {
   write_text(t.root / "images/all/r.png", "broken");
   write_text(t.root / "data.yaml", "path: " + t.root.string() + "\ntrain: images/all\nval: images/all\nnames: [a]\n");
   const DataReport r = check_dataset(load_data_yaml(t.str("data.yaml")));
-  EXPECT_EQ(r.count(CheckKind::BadClass), 1) << r.details();
-  EXPECT_EQ(r.count(CheckKind::UnreadableImage), 1);
-  EXPECT_EQ(r.count(CheckKind::SplitOverlap), 1);
+  EXPECT_EQ(r.count(IssueKind::BadClass), 1) << r.details();
+  EXPECT_EQ(r.count(IssueKind::UnreadableImage), 1);
+  EXPECT_EQ(r.count(IssueKind::SplitOverlap), 1);
   // ...but each split's table still counts its own images.
   ASSERT_EQ(r.splits.size(), 2u);
   EXPECT_EQ(r.splits[1].images, 3);
@@ -195,7 +195,7 @@ TEST(CheckData, EmptyAndUnknownSplits) {
   write_text(t.root / "data.yaml", "path: " + t.root.string() + "\ntrain: images/train\nnames: [a]\n");
   const DataYaml data = load_data_yaml(t.str("data.yaml"));
   const DataReport r = check_dataset(data);
-  EXPECT_EQ(r.count(CheckKind::EmptySplit), 1);
+  EXPECT_EQ(r.count(IssueKind::EmptySplit), 1);
   EXPECT_FALSE(r.ok());
   EXPECT_THROW(check_dataset(data, {"val"}), Error);  // not in the yaml: structural error
 }
@@ -206,8 +206,8 @@ TEST(CheckData, WithoutDecodingOnlyExistenceIsChecked) {
   CheckOptions opt;
   opt.decode_images = false;
   const DataReport r = check_dataset(load_data_yaml(t.str("data.yaml")), {}, opt);
-  EXPECT_EQ(r.count(CheckKind::UnreadableImage), 0);
-  EXPECT_EQ(r.count(CheckKind::MissingImage), 1);
+  EXPECT_EQ(r.count(IssueKind::UnreadableImage), 0);
+  EXPECT_EQ(r.count(IssueKind::MissingImage), 1);
 }
 
 TEST(CheckData, CliExitCodeFollowsErrorsAndStrict) {

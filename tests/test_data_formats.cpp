@@ -49,8 +49,8 @@ std::string error_of(const std::function<void()>& f) {
 // The problems of a report as "file-name:line:kind" strings, for compact expectations.
 std::vector<std::string> problem_keys(const DataReport& r) {
   std::vector<std::string> out;
-  for (const DataProblem& p : r.problems)
-    out.push_back(fs::path(p.file).filename().string() + ":" + std::to_string(p.line) + ":" + check_kind_name(p.kind));
+  for (const DatasetIssue& p : r.problems)
+    out.push_back(fs::path(p.file).filename().string() + ":" + std::to_string(p.line) + ":" + issue_kind_name(p.kind));
   return out;
 }
 

@@ -140,7 +140,7 @@ TEST(DatasetBadInput, ClassIdMustBeAnIntegerBelowTheNumberOfNames) {
   // check-data refuses the dataset instead of saying "dataset OK".
   const DataReport r = check_dataset(load_data_yaml(t.str("data.yaml")), {}, CheckOptions{false, 1, false});
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(r.count(CheckKind::BadClass), 6) << r.details();
+  EXPECT_EQ(r.count(IssueKind::BadClass), 6) << r.details();
 }
 
 // ---- 2. FIFOs and other non-regular files ------------------------------------------------------
@@ -164,7 +164,7 @@ TEST(DatasetBadInput, FifoLabelFileIsAnErrorNotAHang) {
 
   const DataReport r = check_dataset(data, {}, CheckOptions{false, 1, false});
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(r.count(CheckKind::LabelWithoutImage), 0) << r.details();
+  EXPECT_EQ(r.count(IssueKind::LabelWithoutImage), 0) << r.details();
 }
 
 TEST(DatasetBadInput, FifoDataYamlJsonXmlAndImagesAreErrorsNotHangs) {
@@ -199,8 +199,8 @@ TEST(DatasetBadInput, FifoDataYamlJsonXmlAndImagesAreErrorsNotHangs) {
                    "annotations": [{"id": 1, "image_id": 2, "category_id": 1, "bbox": [1, 1, 5, 5]}]})");
     const DataReport r = check_dataset(open_dataset(t.str("coco")), {}, CheckOptions{true, 1, false});
     bool named = false;
-    for (const DataProblem& p : r.problems)
-      named = named || (p.kind == CheckKind::UnreadableImage && p.file == image.path && contains(p.message, "FIFO"));
+    for (const DatasetIssue& p : r.problems)
+      named = named || (p.kind == IssueKind::UnreadableImage && p.file == image.path && contains(p.message, "FIFO"));
     EXPECT_TRUE(named) << r.details();
   }
 }
@@ -256,8 +256,8 @@ TEST(DatasetBadInput, RepeatedProblemsAreCappedPerFileAndKind) {
 
   // check-data lists a few dozen lines, and counts them all.
   const DataReport r = check_dataset(load_data_yaml(t.str("data.yaml")), {}, CheckOptions{false, 1, false});
-  EXPECT_EQ(r.count(CheckKind::Duplicate), 4999);
-  EXPECT_EQ(r.count(CheckKind::BadRow), 3001);
+  EXPECT_EQ(r.count(IssueKind::Duplicate), 4999);
+  EXPECT_EQ(r.count(IssueKind::BadRow), 3001);
   EXPECT_EQ(r.errors(), 3001);
   EXPECT_LE(r.problems.size(), 2u * (kMaxIssuesPerKind + 1));
   EXPECT_TRUE(contains(r.summary(), "4999")) << r.summary();
@@ -274,7 +274,7 @@ TEST(DatasetBadInput, RepeatedCocoProblemsAreCappedInTheReport) {
              "{\"images\": [{\"id\": 1, \"file_name\": \"a.jpg\", \"width\": 100, \"height\": 80}],\n"
              "\"categories\": [{\"id\": 1, \"name\": \"x\"}],\n\"annotations\": [\n" + anns + "]}\n");
   const DataReport r = check_dataset(open_dataset(t.str("annotations/instances_val.json")));
-  EXPECT_EQ(r.count(CheckKind::BadClass), 60);
+  EXPECT_EQ(r.count(IssueKind::BadClass), 60);
   EXPECT_EQ(r.problems.size(), static_cast<size_t>(kMaxIssuesPerKind) + 1) << r.details();
   EXPECT_TRUE(contains(r.details(), "... and 40 more bad_class problems in this file (lines 24..63)")) << r.details();
 }

@@ -2,6 +2,7 @@
 #include "yolonas/data/check_data.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -23,77 +24,34 @@ namespace fs = std::filesystem;
 
 namespace yolonas {
 
-const char* check_kind_name(CheckKind kind) {
-  switch (kind) {
-    case CheckKind::BadRow: return "bad_row";
-    case CheckKind::BadClass: return "bad_class";
-    case CheckKind::OutOfBounds: return "out_of_bounds";
-    case CheckKind::ZeroSize: return "zero_size";
-    case CheckKind::Duplicate: return "duplicate";
-    case CheckKind::MissingImage: return "missing_image";
-    case CheckKind::UnreadableImage: return "unreadable_image";
-    case CheckKind::TruncatedJpeg: return "truncated_jpeg";
-    case CheckKind::BoxOutsideImage: return "box_outside_image";
-    case CheckKind::LabelWithoutImage: return "label_without_image";
-    case CheckKind::SplitOverlap: return "split_overlap";
-    case CheckKind::EmptySplit: return "empty_split";
-    case CheckKind::MissingLabel: return "missing_label";
-    case CheckKind::DefaultedField: return "defaulted_field";
-  }
-  return "unknown";
-}
-
-bool check_kind_is_error(CheckKind kind) {
-  switch (kind) {
-    case CheckKind::BadRow:
-    case CheckKind::BadClass:
-    case CheckKind::OutOfBounds:
-    case CheckKind::ZeroSize:
-    case CheckKind::MissingImage:
-    case CheckKind::UnreadableImage:
-    case CheckKind::EmptySplit:
-      return true;
-    default:
-      return false;  // the data stays usable: kept once, clipped, or simply unused
-  }
-}
-
-std::string DataProblem::str() const {
-  std::ostringstream os;
-  os << clip(file);
-  if (line > 0) os << ":" << line;
-  os << ": " << check_kind_name(kind) << ": " << message;
-  return os.str();
-}
-
 // ---------------------------------------------------------------------------------------------
 // Report
 // ---------------------------------------------------------------------------------------------
 
-int DataReport::count(CheckKind kind) const {
+int DataReport::count(IssueKind kind) const {
   int n = 0;
-  for (const DataProblem& p : problems)
+  for (const DatasetIssue& p : problems)
     if (p.kind == kind) n += p.count;
   return n;
 }
 
-std::map<CheckKind, int> DataReport::counts() const {
-  std::map<CheckKind, int> out;
-  for (const DataProblem& p : problems) out[p.kind] += p.count;
+std::map<IssueKind, int> DataReport::counts() const {
+  std::map<IssueKind, int> out;
+  for (const DatasetIssue& p : problems) out[p.kind] += p.count;
   return out;
 }
 
 int DataReport::errors() const {
   int n = 0;
-  for (const DataProblem& p : problems)
-    if (check_kind_is_error(p.kind)) n += p.count;
+  for (const DatasetIssue& p : problems)
+    if (issue_is_error(p.kind)) n += p.count;
   return n;
 }
 
 int DataReport::warnings() const {
   int n = 0;
-  for (const DataProblem& p : problems)
-    if (!check_kind_is_error(p.kind)) n += p.count;
+  for (const DatasetIssue& p : problems)
+    if (!issue_is_error(p.kind)) n += p.count;
   return n;
 }
 
@@ -117,8 +75,8 @@ std::string DataReport::summary() const {
   if (!by_kind.empty()) {
     os << "problems by kind:\n";
     for (const auto& [kind, n] : by_kind)
-      os << "  " << std::left << std::setw(20) << check_kind_name(kind) << std::right << std::setw(7) << n << "  "
-         << (check_kind_is_error(kind) ? "error" : "warning") << "\n";
+      os << "  " << std::left << std::setw(20) << issue_kind_name(kind) << std::right << std::setw(7) << n << "  "
+         << (issue_is_error(kind) ? "error" : "warning") << "\n";
   }
   os << errors() << " error(s), " << warnings() << " warning(s)";
   return os.str();
@@ -127,7 +85,7 @@ std::string DataReport::summary() const {
 std::string DataReport::details(size_t max_lines) const {
   std::ostringstream os;
   size_t n = 0;
-  for (const DataProblem& p : problems) {
+  for (const DatasetIssue& p : problems) {
     if (max_lines > 0 && n == max_lines) {
       os << "... and " << problems.size() - n << " more\n";
       break;
@@ -144,91 +102,32 @@ std::string DataReport::details(size_t max_lines) const {
 
 namespace {
 
-CheckKind from_issue(IssueKind kind) {
-  switch (kind) {
-    case IssueKind::BadRow: return CheckKind::BadRow;
-    case IssueKind::BadClass: return CheckKind::BadClass;
-    case IssueKind::OutOfBounds: return CheckKind::OutOfBounds;
-    case IssueKind::ZeroSize: return CheckKind::ZeroSize;
-    case IssueKind::Duplicate: return CheckKind::Duplicate;
-    case IssueKind::MissingImage: return CheckKind::MissingImage;
-    case IssueKind::UnreadableImage: return CheckKind::UnreadableImage;
-    case IssueKind::DefaultedField: return CheckKind::DefaultedField;
-    case IssueKind::BoxOutsideImage: return CheckKind::BoxOutsideImage;
-    case IssueKind::MissingLabel: return CheckKind::MissingLabel;
-  }
-  return CheckKind::BadRow;
-}
-
-// The first `max` whitespace-separated values of a line; `count` is how many it has in all (a
-// 16 MB polygon row is not split into millions of strings to learn that it is no box).
-std::vector<std::string> split_ws(const std::string& line, size_t max, size_t& count) {
-  std::istringstream in(line);
-  std::vector<std::string> out;
-  count = 0;
-  for (std::string t; in >> t; ++count)
-    if (out.size() < max) out.push_back(std::move(t));
-  return out;
-}
-
-bool to_double(const std::string& t, double& v) {
-  char* end = nullptr;
-  v = std::strtod(t.c_str(), &end);
-  return !t.empty() && end == t.c_str() + t.size() && std::isfinite(v);
-}
-
 std::string fmt(double v) {
   std::ostringstream os;
   os << std::setprecision(6) << v;
   return os.str();
 }
 
-// Checks the reader cannot make: a box (row `class cx cy w h`) reaching past the image, and the same
-// box written twice with different text (the reader compares raw tokens). Only rows the reader kept
-// are looked at: rows it rejected (`rejected` lines, and the same tests again for rows whose issue
-// was not listed past kMaxIssuesPerKind) and repeats of a row's exact text are skipped.
-void check_label_geometry(const std::string& label_path, int nc, const std::set<int>& rejected,
-                          const std::string& split, std::vector<DataProblem>& out) {
-  std::string text;
-  try {
-    text = read_text_file(label_path, "label file", kMaxLabelFileBytes);
-  } catch (const Error&) {
-    return;  // the reader reported it
-  }
-  std::istringstream in(text);
+// Checks the reader cannot make, on the rows it kept (its `labels`, with their lines): a box
+// reaching past the image, and the same box written twice with different text (the reader drops
+// rows repeated with the same text, so equal values here were written differently).
+void check_label_geometry(const YoloSample& sample, const std::string& split, std::vector<DatasetIssue>& out) {
   // Beyond this (in image fractions) a box is reported; smaller overshoots are float formatting.
   constexpr double kTol = 1e-3;
-  constexpr double kSlack = 1e-6;  // the reader's tolerance for coordinates outside [0, 1]
-  std::map<std::vector<long long>, std::pair<int, std::vector<std::string>>> seen;
-  std::string line;
-  int line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    size_t n = 0;
-    const std::vector<std::string> tok = split_ws(line, 5, n);
-    if (n != 5 || rejected.count(line_no)) continue;
-    double v[5];
-    bool numeric = true;
-    for (int i = 0; i < 5; ++i) numeric = numeric && to_double(tok[i], v[i]);
-    if (!numeric || v[0] < 0 || v[0] != std::floor(v[0]) || (nc > 0 && v[0] >= nc) || v[0] > 1e9) continue;
-    if (std::any_of(v + 1, v + 5, [&](double x) { return x < -kSlack || x > 1 + kSlack; }) || v[3] <= 0 || v[4] <= 0)
-      continue;
-    std::vector<long long> key(5);
-    for (int i = 0; i < 5; ++i) key[i] = std::llround(v[i] * 1e6);
-    auto it = seen.find(key);
-    if (it != seen.end() && it->second.second == tok) continue;  // the reader's duplicate: dropped
-    const double x1 = v[1] - v[3] / 2, x2 = v[1] + v[3] / 2, y1 = v[2] - v[4] / 2, y2 = v[2] + v[4] / 2;
+  std::map<std::array<long long, 5>, int> first_line;
+  for (const YoloLabel& l : sample.labels) {
+    const double x1 = l.cx - l.w / 2, x2 = l.cx + l.w / 2, y1 = l.cy - l.h / 2, y2 = l.cy + l.h / 2;
     if (x1 < -kTol || y1 < -kTol || x2 > 1 + kTol || y2 > 1 + kTol)
-      out.push_back({label_path, line_no, CheckKind::BoxOutsideImage,
+      out.push_back({sample.label, l.line, IssueKind::BoxOutsideImage,
                      "box spans x " + fmt(x1) + ".." + fmt(x2) + ", y " + fmt(y1) + ".." + fmt(y2) +
                          " (outside [0, 1]); it is clipped to the image",
                      split});
-    if (it == seen.end()) {
-      seen.emplace(key, std::make_pair(line_no, tok));
-    } else {
-      out.push_back({label_path, line_no, CheckKind::Duplicate,
-                     "same box as line " + std::to_string(it->second.first) + " (written differently)", split});
-    }
+    const std::array<long long, 5> key = {l.cls, std::llround(l.cx * 1e6), std::llround(l.cy * 1e6),
+                                          std::llround(l.w * 1e6), std::llround(l.h * 1e6)};
+    const auto [it, fresh] = first_line.emplace(key, l.line);
+    if (!fresh)
+      out.push_back({sample.label, l.line, IssueKind::Duplicate,
+                     "same box as line " + std::to_string(it->second) + " (written differently)", split});
   }
 }
 
@@ -331,14 +230,14 @@ void collect_txt(const std::string& dir, bool recursive, std::set<std::string>& 
 // At most kMaxIssuesPerKind problems of one kind per file (sorted by file and line); the rest become
 // one summary entry carrying their count, so that a label file of a million bad rows prints a few
 // dozen lines.
-void limit_per_file(std::vector<DataProblem>& problems) {
-  std::map<std::pair<std::string, CheckKind>, int> listed;
-  for (const DataProblem& p : problems) ++listed[{p.file, p.kind}];
+void limit_per_file(std::vector<DatasetIssue>& problems) {
+  std::map<std::pair<std::string, IssueKind>, int> listed;
+  for (const DatasetIssue& p : problems) ++listed[{p.file, p.kind}];
   if (std::all_of(listed.begin(), listed.end(), [](const auto& kv) { return kv.second <= kMaxIssuesPerKind; })) return;
   listed.clear();
-  std::map<std::pair<std::string, CheckKind>, std::vector<DataProblem>> extra;
-  std::vector<DataProblem> kept;
-  for (DataProblem& p : problems) {
+  std::map<std::pair<std::string, IssueKind>, std::vector<DatasetIssue>> extra;
+  std::vector<DatasetIssue> kept;
+  for (DatasetIssue& p : problems) {
     const auto key = std::make_pair(p.file, p.kind);
     if (listed[key]++ < kMaxIssuesPerKind) kept.push_back(std::move(p));
     else extra[key].push_back(std::move(p));
@@ -348,15 +247,15 @@ void limit_per_file(std::vector<DataProblem>& problems) {
       kept.push_back(std::move(more.front()));
       continue;
     }
-    DataProblem sum = more.front();
+    DatasetIssue sum = more.front();
     sum.count = 0;
-    for (const DataProblem& p : more) sum.count += p.count;
-    sum.message = "... and " + std::to_string(sum.count) + " more " + check_kind_name(key.second) +
+    for (const DatasetIssue& p : more) sum.count += p.count;
+    sum.message = "... and " + std::to_string(sum.count) + " more " + issue_kind_name(key.second) +
                   " problems in this file (lines " + std::to_string(more.front().line) + ".." +
                   std::to_string(more.back().line) + "), not listed";
     kept.push_back(std::move(sum));
   }
-  std::stable_sort(kept.begin(), kept.end(), [](const DataProblem& a, const DataProblem& b) {
+  std::stable_sort(kept.begin(), kept.end(), [](const DatasetIssue& a, const DatasetIssue& b) {
     return a.file != b.file ? a.file < b.file : a.line < b.line;
   });
   problems = std::move(kept);
@@ -399,19 +298,19 @@ DataReport check_splits(const DataYaml& data, const std::vector<std::string>& sp
     st.split = split;
     st.images = static_cast<int>(ys.samples.size());
     st.boxes_per_class.assign(static_cast<size_t>(std::max(nc, 0)), 0);
-    std::vector<DataProblem> found;
+    std::vector<DatasetIssue> found;
 
     if (ys.samples.empty())
-      found.push_back({data.yaml_path, 0, CheckKind::EmptySplit, "split '" + split + "' has no images", split});
+      found.push_back({data.yaml_path, 0, IssueKind::EmptySplit, "split '" + split + "' has no images", split});
 
     // Label rows: the reader's findings, plus geometry / textual duplicates.
-    std::map<std::string, std::set<int>> rejected;
     for (const DatasetIssue& is : ys.issues) {
-      rejected[is.file].insert(is.line);
       // A YOLO label file or a VOC xml shared by two splits is reported once; a COCO json is one
       // file per split.
-      if (!yolo || !checked_labels.count(is.file))
-        found.push_back({is.file, is.line, from_issue(is.kind), is.message, split, is.count});
+      if (!yolo || !checked_labels.count(is.file)) {
+        found.push_back(is);
+        found.back().split = split;
+      }
       // A label file the reader could not use left its image out; it is no label without an image.
       if (yolo) expected_labels.insert(fs::path(is.file).lexically_normal().string());
     }
@@ -419,8 +318,7 @@ DataReport check_splits(const DataYaml& data, const std::vector<std::string>& sp
       expected_labels.insert(fs::path(s.label).lexically_normal().string());
       if (s.has_label_file) {
         ++st.label_files;
-        if (yolo && checked_labels.insert(s.label).second)
-          check_label_geometry(s.label, nc, rejected[s.label], split, found);
+        if (yolo && checked_labels.insert(s.label).second) check_label_geometry(s, split, found);
       }
       if (s.labels.empty()) ++st.background;
       st.boxes += static_cast<int>(s.labels.size());
@@ -437,17 +335,17 @@ DataReport check_splits(const DataYaml& data, const std::vector<std::string>& sp
       image_status[fresh[i]] = fresh_status[i];
       switch (fresh_status[i]) {
         case ImageStatus::Missing:
-          found.push_back({fresh[i], 0, CheckKind::MissingImage, "image file does not exist", split});
+          found.push_back({fresh[i], 0, IssueKind::MissingImage, "image file does not exist", split});
           break;
         case ImageStatus::NotAFile:
-          found.push_back({fresh[i], 0, CheckKind::UnreadableImage, "the image " + file_problem(fresh[i]), split});
+          found.push_back({fresh[i], 0, IssueKind::UnreadableImage, "the image " + file_problem(fresh[i]), split});
           break;
         case ImageStatus::Unreadable:
-          found.push_back({fresh[i], 0, CheckKind::UnreadableImage, "cannot decode the image (corrupt or not an image)",
+          found.push_back({fresh[i], 0, IssueKind::UnreadableImage, "cannot decode the image (corrupt or not an image)",
                            split});
           break;
         case ImageStatus::TruncatedJpeg:
-          found.push_back({fresh[i], 0, CheckKind::TruncatedJpeg,
+          found.push_back({fresh[i], 0, IssueKind::TruncatedJpeg,
                            "JPEG has no end marker (truncated file?); it decodes, but the missing part is grey",
                            split});
           break;
@@ -469,13 +367,13 @@ DataReport check_splits(const DataYaml& data, const std::vector<std::string>& sp
       }
     }
     for (const auto& [other, o] : overlap)
-      found.push_back({o.second, 0, CheckKind::SplitOverlap,
+      found.push_back({o.second, 0, IssueKind::SplitOverlap,
                        std::to_string(o.first) + " image(s) of split '" + split + "' are also in split '" + other +
                            "' (this one among them)",
                        split});
 
     if (yolo) label_folders(data, split, ys, flat_dirs, recursive_dirs);
-    std::stable_sort(found.begin(), found.end(), [](const DataProblem& a, const DataProblem& b) {
+    std::stable_sort(found.begin(), found.end(), [](const DatasetIssue& a, const DatasetIssue& b) {
       return a.file != b.file ? a.file < b.file : a.line < b.line;
     });
     limit_per_file(found);
@@ -502,7 +400,7 @@ DataReport check_splits(const DataYaml& data, const std::vector<std::string>& sp
   for (const std::string& f : label_files) {
     if (expected_labels.count(f) || split_sources.count(f)) continue;
     if (fs::path(f).filename() == "classes.txt") continue;  // class list written by labelling tools
-    rep.problems.push_back({f, 0, CheckKind::LabelWithoutImage, "label file has no matching image", ""});
+    rep.problems.push_back({f, 0, IssueKind::LabelWithoutImage, "label file has no matching image", ""});
   }
   return rep;
 }

@@ -47,13 +47,27 @@ const char* issue_kind_name(IssueKind kind) {
     case IssueKind::DefaultedField: return "defaulted_field";
     case IssueKind::BoxOutsideImage: return "box_outside_image";
     case IssueKind::MissingLabel: return "missing_label";
+    case IssueKind::TruncatedJpeg: return "truncated_jpeg";
+    case IssueKind::LabelWithoutImage: return "label_without_image";
+    case IssueKind::SplitOverlap: return "split_overlap";
+    case IssueKind::EmptySplit: return "empty_split";
   }
   return "unknown";
 }
 
 bool issue_is_error(IssueKind kind) {
-  return kind != IssueKind::Duplicate && kind != IssueKind::DefaultedField && kind != IssueKind::BoxOutsideImage &&
-         kind != IssueKind::MissingLabel;
+  switch (kind) {
+    case IssueKind::BadRow:
+    case IssueKind::BadClass:
+    case IssueKind::OutOfBounds:
+    case IssueKind::ZeroSize:
+    case IssueKind::MissingImage:
+    case IssueKind::UnreadableImage:
+    case IssueKind::EmptySplit:
+      return true;
+    default:
+      return false;  // the data stays usable: kept once, clipped, defaulted, or simply unused
+  }
 }
 
 std::string DatasetIssue::str() const {
@@ -204,7 +218,7 @@ class IssueLimiter {
                       "... and " + std::to_string(e.count) + " more " + issue_kind_name(kind) +
                           " problems in this file (lines " + std::to_string(e.first_line) + ".." +
                           std::to_string(e.last_line) + "), not listed",
-                      e.count});
+                      "", e.count});
     extra_.clear();
   }
 
@@ -317,6 +331,7 @@ LabelFile read_label_file(const std::string& label_path, int num_classes, std::v
       limited.add(line_no, IssueKind::Duplicate, "duplicate row (kept once)");
       return true;
     }
+    label.line = line_no;
     labels.push_back(label);
     return true;
   });

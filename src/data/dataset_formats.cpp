@@ -86,6 +86,7 @@ struct BoxAdder {
     l.cls = cls;
     l.cx = (cx1 + cx2) / 2 / W, l.cy = (cy1 + cy2) / 2 / H;
     l.w = (cx2 - cx1) / W, l.h = (cy2 - cy1) / H;
+    l.line = line;
     (ignored ? sample.ignored : sample.labels).push_back(l);
     return true;
   }

@@ -51,6 +51,11 @@ enum class IssueKind {
   DefaultedField,  // COCO json: a field pycocotools needs was absent and a default was used
   BoxOutsideImage, // COCO / VOC: a box reaching past the image (clipped to it)
   MissingLabel,    // VOC: an image without its xml (used as a background image)
+  // Found by check-data (check_data.h), which sees whole splits and decodes the images.
+  TruncatedJpeg,     // JPEG without its end marker: decodes, but the bottom rows may be grey
+  LabelWithoutImage, // a label file that no image of the split uses (image/label mismatch)
+  SplitOverlap,      // images in two checked splits (one report per pair of splits)
+  EmptySplit,        // a split with no image
 };
 
 const char* issue_kind_name(IssueKind kind);  // "bad_row", "bad_class", ...
@@ -62,6 +67,7 @@ struct DatasetIssue {
   int line = 0;      // 1-based line in `file`; 0 when not about one line
   IssueKind kind = IssueKind::BadRow;
   std::string message;
+  std::string split;  // check-data: the split it was found in ("" when not about one split)
   // How many problems this entry stands for: 1, or for a summary that replaces the problems of one
   // kind past kMaxIssuesPerKind in one file ("... and 980 more rows with this problem"), their count.
   int count = 1;
@@ -130,6 +136,7 @@ std::string image_to_label_path(const std::string& image_path);
 struct YoloLabel {
   int cls = 0;
   double cx = 0, cy = 0, w = 0, h = 0;  // normalized to the image size
+  int line = 0;  // 1-based line of the row / object / annotation in its label file, xml or json; 0 = unknown
 };
 
 // Parses one label file. A row is `class cx cy w h`, or `class x1 y1 x2 y2 ... xn yn` (a polygon,
