@@ -195,12 +195,7 @@ std::string unreadable(const std::string& path, cv::Mat& out) {
   if (ec) return ec.message();
   if (!fs::is_regular_file(st)) return "not a regular file";
   if (fs::file_size(path, ec) == 0) return "empty file";
-  try {
-    // SG's predict() loads with PIL, which ignores EXIF orientation: so do we.
-    out = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
-  } catch (const cv::Exception& e) {
-    return std::string("cannot decode: ") + e.what();
-  }
+  out = read_image(path, Orientation::AsStored);  // SG's predict() loads with PIL: EXIF orientation ignored
   if (out.empty()) return "cannot decode (corrupt, truncated or not an image)";
   return "";
 }

@@ -381,7 +381,9 @@ TEST(DataFormats, ValidationBatchesCarryCrowdBoxes) {
   lc.workers = 0;
   lc.train = false;
   lc.drop_last = false;
-  lc.val_center_pad = true;
+  PreprocessParams pp = PreprocessParams::padded_rescale(64, 64);
+  pp.center_pad = true;
+  lc.val_preprocess = pp;
   DataLoader loader(std::move(s), lc);
   const Batch b = loader.make_batch(0, 0);
   ASSERT_EQ(b.num_targets(), 1u);

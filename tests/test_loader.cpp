@@ -144,8 +144,10 @@ TEST(Loader, CentrePaddingAndRgbOrderAreOptions) {
   TempDataset ds("centre", 3);
   LoaderConfig cfg = small_config(false);
   DataLoader bgr(ds.split(), cfg);
-  cfg.val_center_pad = true;
-  cfg.rgb = true;
+  PreprocessParams pp = PreprocessParams::padded_rescale(64, 64);
+  pp.center_pad = true;
+  pp.rgb = true;
+  cfg.val_preprocess = pp;
   DataLoader rgb(ds.split(), cfg);
   const Batch a = epoch_batches(bgr, 0)[0], b = epoch_batches(rgb, 0)[0];
   for (int i = 0; i < 3; ++i) {
@@ -167,11 +169,13 @@ TEST(Loader, CentrePaddingAndRgbOrderAreOptions) {
 }
 
 TEST(Loader, ValRescaleLoadsSmallerAndPadsOnly) {
-  // SG's COCO validation (longest side 636, centred pad to 640), here 60 into 64.
+  // SG's COCO validation (longest side 636 with int(), centred pad to 640), here 60 into 64.
   TempDataset ds("valrescale", 3);
   LoaderConfig cfg = small_config(false);
-  cfg.val_rescale = 60;
-  cfg.val_center_pad = true;
+  PreprocessParams pp = PreprocessParams::padded_rescale(64, 64);
+  pp.rescale_h = pp.rescale_w = 60;
+  pp.center_pad = true;
+  cfg.val_preprocess = pp;
   DataLoader loader(ds.split(), cfg);
   const Batch b = loader.make_batch(0, 0);
   for (int i = 0; i < 3; ++i) {

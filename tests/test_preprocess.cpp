@@ -136,11 +136,13 @@ TEST(Preprocess, ForImgszKeepsThe636Over640Ratio) {
 }
 
 TEST(Preprocess, DescribeIsHumanReadable) {
-  EXPECT_EQ(PreprocessParams().describe(), "longest side 636, centre pad 640x640 with 114, RGB, /255");
+  EXPECT_EQ(PreprocessParams().describe(), "longest side 636 (round), centre pad 640x640 with 114, RGB, /255");
   PreprocessParams p = params(320, 318);
   p.center_pad = false;
   p.rgb = false;
-  EXPECT_EQ(p.describe(), "longest side 318, bottom-right pad 320x320 with 114, BGR, /255");
+  EXPECT_EQ(p.describe(), "longest side 318 (round), bottom-right pad 320x320 with 114, BGR, /255");
+  EXPECT_EQ(PreprocessParams::padded_rescale(64, 96).describe(),
+            "fit within 64x96 (int), bottom-right pad 64x96 with 114, BGR, /255");
 }
 
 TEST(Preprocess, LetterboxGeometryFor640) {
@@ -317,4 +319,144 @@ TEST(Preprocess, UnletterboxInvertsTheGeometry) {
   // SG's float32 arithmetic: (v - pad) in float32, times float32(1/scale).
   const float v = 123.456f;
   EXPECT_EQ(yolonas::unletterbox_x(v, lb), (v - 2.0f) * static_cast<float>(1.0 / (636.0 / 640.0)));
+}
+
+// ---- the steps, one by one ------------------------------------------------------------------------
+
+TEST(PreprocessSteps, ScaledSizeRoundsAsPythonOrTruncates) {
+  using yolonas::Rounding;
+  using yolonas::scaled_size;
+  EXPECT_EQ(scaled_size(5, 0.5, Rounding::Python), 2);    // round(2.5) = 2 (half to even)
+  EXPECT_EQ(scaled_size(7, 0.5, Rounding::Python), 4);    // round(3.5) = 4
+  EXPECT_EQ(scaled_size(9, 0.5, Rounding::Python), 4);    // round(4.5) = 4
+  EXPECT_EQ(scaled_size(9, 0.5, Rounding::Truncate), 4);  // int(4.5)
+  EXPECT_EQ(scaled_size(7, 0.5, Rounding::Truncate), 3);  // int(3.5)
+  EXPECT_EQ(scaled_size(1, 0.1, Rounding::Truncate), 1);  // never below one pixel
+  EXPECT_EQ(scaled_size(1, 0.1, Rounding::Python), 0);    // round(0.1): compute_letterbox refuses it
+  // 375 x (636/500) = 477.0 exactly in double: both agree; 333 x 1.91 = 636.03: both 636.
+  EXPECT_EQ(scaled_size(375, 636.0 / 500.0, Rounding::Python), 477);
+  EXPECT_EQ(scaled_size(375, 636.0 / 500.0, Rounding::Truncate), 477);
+}
+
+TEST(PreprocessSteps, FitWithinKeepsTheSizeAtScaleOne) {
+  using yolonas::Rounding;
+  const yolonas::ResizePlan same = yolonas::fit_within(636, 400, 636, 636, Rounding::Python);
+  EXPECT_EQ(same.scale, 1.0);
+  EXPECT_EQ(same.new_h, 636);
+  EXPECT_EQ(same.new_w, 400);
+  const yolonas::ResizePlan down = yolonas::fit_within(480, 641, 636, 636, Rounding::Python);
+  EXPECT_DOUBLE_EQ(down.scale, 636.0 / 641.0);
+  EXPECT_EQ(down.new_w, 636);
+  EXPECT_EQ(down.new_h, 476);  // 476.26
+  // 10 x w into 4 x 4: s = 0.4. Where .5 or more is left over, round() goes up and int() does not.
+  const yolonas::ResizePlan r = yolonas::fit_within(10, 3, 4, 4, Rounding::Python);   // w: 3*0.4 = 1.2 -> 1
+  const yolonas::ResizePlan t = yolonas::fit_within(10, 7, 4, 4, Rounding::Python);   // w: 7*0.4 = 2.8 -> 3
+  const yolonas::ResizePlan u = yolonas::fit_within(10, 7, 4, 4, Rounding::Truncate); // w: int(2.8) = 2
+  EXPECT_EQ(r.new_w, 1);
+  EXPECT_EQ(t.new_w, 3);
+  EXPECT_EQ(u.new_w, 2);
+  EXPECT_EQ(t.new_h, 4);
+  EXPECT_EQ(u.new_h, 4);
+}
+
+TEST(PreprocessSteps, PadImagePlacesTheImageAndFillsTheRest) {
+  PreprocessParams p = params(8, 8);
+  const Letterbox centre = yolonas::compute_letterbox(4, 6, p);  // s = 8/6: 5x8 (round(5.33)), pad 3 rows
+  ASSERT_EQ(centre.new_h, 5);
+  ASSERT_EQ(centre.new_w, 8);
+  EXPECT_EQ(centre.pad_top, 1);
+  EXPECT_EQ(centre.pad_bottom, 2);
+  const cv::Mat img(5, 8, CV_8UC3, cv::Scalar(10, 20, 30));
+  const cv::Mat padded = yolonas::pad_image(img, centre, 114);
+  ASSERT_EQ(padded.rows, 8);
+  ASSERT_EQ(padded.cols, 8);
+  EXPECT_EQ(padded.at<cv::Vec3b>(0, 0), cv::Vec3b(114, 114, 114));
+  EXPECT_EQ(padded.at<cv::Vec3b>(1, 0), cv::Vec3b(10, 20, 30));
+  EXPECT_EQ(padded.at<cv::Vec3b>(5, 7), cv::Vec3b(10, 20, 30));
+  EXPECT_EQ(padded.at<cv::Vec3b>(6, 7), cv::Vec3b(114, 114, 114));
+  p.center_pad = false;
+  const Letterbox corner = yolonas::compute_letterbox(4, 6, p);
+  EXPECT_EQ(corner.pad_top, 0);
+  EXPECT_EQ(corner.pad_bottom, 3);
+  EXPECT_EQ(yolonas::pad_image(img, corner, 0).at<cv::Vec3b>(0, 0), cv::Vec3b(10, 20, 30));
+  EXPECT_THROW(yolonas::pad_image(img, corner, 300), Error);
+  EXPECT_THROW(yolonas::pad_image(cv::Mat(4, 8, CV_8UC3), corner, 0), Error);  // not the planned size
+}
+
+TEST(PreprocessSteps, WriteChwOrdersChannelsAndNormalizes) {
+  cv::Mat img(2, 3, CV_8UC3, cv::Scalar(255, 0, 51));  // B=255, G=0, R=51
+  std::vector<float> rgb(18), bgr(18);
+  yolonas::write_chw(img, true, 1.0 / 255.0, rgb.data());
+  yolonas::write_chw(img, false, 1.0 / 255.0, bgr.data());
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(rgb[i], static_cast<float>(51 / 255.0));  // plane 0 = R, computed as SG: 51 / 255.0
+    EXPECT_EQ(rgb[12 + i], 1.0f);                        // plane 2 = B
+    EXPECT_EQ(bgr[i], 1.0f);
+    EXPECT_EQ(bgr[12 + i], static_cast<float>(51 / 255.0));
+    EXPECT_EQ(rgb[6 + i], 0.0f);
+  }
+  EXPECT_THROW(yolonas::write_chw(cv::Mat(2, 2, CV_8UC1), true, 1.0, rgb.data()), Error);
+}
+
+TEST(PreprocessSteps, PreprocessImageIsTheComposedSteps) {
+  cv::Mat img(37, 53, CV_8UC3);
+  cv::randu(img, 0, 256);
+  for (const yolonas::Rounding rounding : {yolonas::Rounding::Python, yolonas::Rounding::Truncate}) {
+    PreprocessParams p = params(64, 61);
+    p.rounding = rounding;
+    Letterbox lb;
+    const cv::Mat padded = yolonas::letterbox_image(img, p, &lb);
+    std::vector<float> composed(3 * 64 * 64);
+    yolonas::write_chw(padded, p.rgb, p.scale, composed.data());
+    Letterbox lb2;
+    EXPECT_EQ(run(img, p, &lb2), composed);
+    EXPECT_EQ(lb2.new_h, lb.new_h);
+    EXPECT_EQ(lb2.pad_left, lb.pad_left);
+  }
+}
+
+// A JPEG whose EXIF orientation says "turn 90 degrees clockwise" (orientation 6): an APP1 segment
+// written by hand right after the SOI marker of an OpenCV-encoded JPEG.
+std::vector<uchar> jpeg_with_exif_orientation_6(const cv::Mat& img) {
+  std::vector<uchar> jpg;
+  cv::imencode(".jpg", img, jpg);
+  const std::vector<uchar> app1 = {
+      0xFF, 0xE1, 0x00, 34, 'E', 'x', 'i', 'f', 0, 0,           // APP1, length 34, "Exif\0\0"
+      'M', 'M', 0x00, 0x2A, 0x00, 0x00, 0x00, 0x08,             // big-endian TIFF header, IFD at 8
+      0x00, 0x01,                                               // one entry
+      0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x06, 0x00, 0x00,  // Orientation SHORT 6
+      0x00, 0x00, 0x00, 0x00};                                  // no next IFD
+  jpg.insert(jpg.begin() + 2, app1.begin(), app1.end());
+  return jpg;
+}
+
+TEST(PreprocessSteps, ReadImageAppliesOrIgnoresTheExifOrientation) {
+  yolonas::test::TempRoot dir("exif");
+  cv::Mat img(10, 20, CV_8UC3, cv::Scalar(40, 80, 120));
+  img(cv::Rect(0, 0, 5, 5)).setTo(cv::Scalar(255, 255, 255));  // a bright top-left corner
+  const std::vector<uchar> bytes = jpeg_with_exif_orientation_6(img);
+  const std::string path = dir.write("turned.jpg", std::string(bytes.begin(), bytes.end()));
+  const cv::Mat stored = yolonas::read_image(path, yolonas::Orientation::AsStored);
+  const cv::Mat turned = yolonas::read_image(path, yolonas::Orientation::ApplyExif);
+  ASSERT_FALSE(stored.empty());
+  ASSERT_FALSE(turned.empty());
+  EXPECT_EQ(stored.rows, 10);
+  EXPECT_EQ(stored.cols, 20);
+  EXPECT_EQ(turned.rows, 20);  // turned 90 degrees clockwise: the top-left corner goes top-right
+  EXPECT_EQ(turned.cols, 10);
+  EXPECT_GT(turned.at<cv::Vec3b>(1, 8)[0], 200);
+  EXPECT_LT(turned.at<cv::Vec3b>(1, 1)[0], 100);
+  // Unreadable files give an empty image: missing, not an image, a folder.
+  EXPECT_TRUE(yolonas::read_image(dir.str("missing.jpg"), yolonas::Orientation::AsStored).empty());
+  EXPECT_TRUE(yolonas::read_image(dir.write("junk.jpg", "not a jpeg"), yolonas::Orientation::AsStored).empty());
+  EXPECT_TRUE(yolonas::read_image(dir.root.string(), yolonas::Orientation::ApplyExif).empty());
+}
+
+TEST(PreprocessSteps, PaddedRescaleIsSgFineTuningValidation) {
+  const PreprocessParams p = PreprocessParams::padded_rescale(640, 640);
+  EXPECT_EQ(p.rescale_h, 640);
+  EXPECT_EQ(p.rounding, yolonas::Rounding::Truncate);
+  EXPECT_FALSE(p.center_pad);
+  EXPECT_FALSE(p.rgb);
+  EXPECT_EQ(p.pad_value, 114);
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 namespace yolonas::test {
@@ -27,6 +28,13 @@ struct TempRoot {
   TempRoot(const TempRoot&) = delete;
   TempRoot& operator=(const TempRoot&) = delete;
   std::string str(const std::string& rel) const { return (root / rel).lexically_normal().string(); }
+  // Writes `content` to <root>/<rel> (folders created) and returns its path.
+  std::string write(const std::string& rel, const std::string& content) const {
+    const std::filesystem::path p = root / rel;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << content;
+    return p.lexically_normal().string();
+  }
 };
 
 }  // namespace yolonas::test

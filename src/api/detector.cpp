@@ -56,8 +56,8 @@ Detector Detector::load(const DetectorOptions& options) {
       std::vector<const float*> ptrs;
       for (size_t i = 0; i < n; ++i) {
         const std::string& path = all[i * all.size() / n];
-        const std::string problem = file_problem(path);  // a FIFO would block imread
-        const cv::Mat im = problem.empty() ? cv::imread(path, cv::IMREAD_COLOR) : cv::Mat();
+        const std::string problem = file_problem(path);
+        const cv::Mat im = read_image(path, Orientation::ApplyExif);  // dataset images, as the loader reads them
         if (im.empty())
           throw Error("calibration image '" + clip(path) + "' cannot be read" + (problem.empty() ? "" : ": " + problem));
         preprocess_image(im, pp, inputs[i].data());

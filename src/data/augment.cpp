@@ -88,18 +88,6 @@ void require_bgr(const cv::Mat& img, const char* what) {
     throw Error(std::string(what) + ": expected a non-empty 8-bit 3-channel image");
 }
 
-// cv::resize to (w, h) with INTER_LINEAR; returns the input when the size already matches
-// (cv2.resize to the same size is a copy, so skipping it changes nothing).
-cv::Mat resize_linear(const cv::Mat& img, int w, int h) {
-  if (img.cols == w && img.rows == h) return img;
-  cv::Mat out;
-  cv::resize(img, out, cv::Size(w, h), 0, 0, cv::INTER_LINEAR);
-  return out;
-}
-
-// Python's int() on a positive product, never below 1 pixel.
-int trunc_size(double v) { return std::max(1, static_cast<int>(v)); }
-
 void scale_boxes(std::vector<Box>& boxes, double r, double dx = 0, double dy = 0) {
   for (Box& b : boxes) {
     b.x1 = static_cast<float>(b.x1 * r + dx), b.x2 = static_cast<float>(b.x2 * r + dx);
@@ -123,10 +111,10 @@ void clip_and_filter_boxes(Sample& s, float min_edge) {
 
 double rescale_to_fit(Sample& s, int max_h, int max_w) {
   require_bgr(s.image, "rescale");
-  const double r = std::min(static_cast<double>(max_h) / s.image.rows, static_cast<double>(max_w) / s.image.cols);
-  s.image = resize_linear(s.image, trunc_size(s.image.cols * r), trunc_size(s.image.rows * r));
-  scale_boxes(s.boxes, r);
-  return r;
+  const ResizePlan plan = fit_within(s.image.rows, s.image.cols, max_h, max_w, Rounding::Truncate);
+  s.image = resize_image(s.image, plan.new_h, plan.new_w);
+  scale_boxes(s.boxes, plan.scale);
+  return plan.scale;
 }
 
 Sample mosaic4_at(const std::array<Sample, 4>& parts, int out_h, int out_w, int xc, int yc, int border_value) {
@@ -135,8 +123,9 @@ Sample mosaic4_at(const std::array<Sample, 4>& parts, int out_h, int out_w, int 
   for (int i = 0; i < 4; ++i) {
     require_bgr(parts[i].image, "mosaic");
     const cv::Mat& src = parts[i].image;
-    const double r = std::min(static_cast<double>(out_h) / src.rows, static_cast<double>(out_w) / src.cols);
-    const cv::Mat img = resize_linear(src, trunc_size(src.cols * r), trunc_size(src.rows * r));
+    const ResizePlan plan = fit_within(src.rows, src.cols, out_h, out_w, Rounding::Truncate);
+    const double r = plan.scale;
+    const cv::Mat img = resize_image(src, plan.new_h, plan.new_w);
     const int w = img.cols, h = img.rows;
     // Large-canvas rectangle [lx1,lx2) x [ly1,ly2) and the matching part of the small image.
     int lx1, ly1, lx2, ly2, sx1, sy1;
@@ -242,10 +231,11 @@ void mixup(Sample& base, Sample other, const AugmentConfig& cfg, Rng& rng) {
 
   // Fit `other` into an H x W canvas (top-left), then scale that canvas by jit.
   cv::Mat canvas(H, W, CV_8UC3, cv::Scalar::all(cfg.mixup_border_value));
-  double r = std::min(static_cast<double>(H) / other.image.rows, static_cast<double>(W) / other.image.cols);
-  const cv::Mat fitted = resize_linear(other.image, trunc_size(other.image.cols * r), trunc_size(other.image.rows * r));
+  const ResizePlan plan = fit_within(other.image.rows, other.image.cols, H, W, Rounding::Truncate);
+  double r = plan.scale;
+  const cv::Mat fitted = resize_image(other.image, plan.new_h, plan.new_w);
   fitted.copyTo(canvas(cv::Rect(0, 0, std::min(W, fitted.cols), std::min(H, fitted.rows))));
-  canvas = resize_linear(canvas, trunc_size(W * jit), trunc_size(H * jit));
+  canvas = resize_image(canvas, scaled_size(H, jit, Rounding::Truncate), scaled_size(W, jit, Rounding::Truncate));
   r *= jit;
   const int oh = canvas.rows, ow = canvas.cols;
 
@@ -323,21 +313,11 @@ void hflip(Sample& s) {
 
 Letterbox rescale_and_pad(Sample& s, int out_h, int out_w, int pad_value, bool center) {
   require_bgr(s.image, "rescale_and_pad");
+  PreprocessParams p = PreprocessParams::padded_rescale(out_h, out_w);
+  p.center_pad = center;
+  p.pad_value = pad_value;
   Letterbox lb;
-  lb.src_h = s.image.rows, lb.src_w = s.image.cols;
-  lb.scale = std::min(static_cast<double>(out_h) / lb.src_h, static_cast<double>(out_w) / lb.src_w);
-  lb.new_h = std::min(out_h, trunc_size(lb.src_h * lb.scale));
-  lb.new_w = std::min(out_w, trunc_size(lb.src_w * lb.scale));
-  const int pad_h = out_h - lb.new_h, pad_w = out_w - lb.new_w;
-  lb.pad_top = center ? pad_h / 2 : 0;
-  lb.pad_left = center ? pad_w / 2 : 0;
-  lb.pad_bottom = pad_h - lb.pad_top;
-  lb.pad_right = pad_w - lb.pad_left;
-
-  const cv::Mat resized = resize_linear(s.image, lb.new_w, lb.new_h);
-  cv::Mat canvas(out_h, out_w, CV_8UC3, cv::Scalar::all(pad_value));
-  resized.copyTo(canvas(cv::Rect(lb.pad_left, lb.pad_top, lb.new_w, lb.new_h)));
-  s.image = canvas;
+  s.image = letterbox_image(s.image, p, &lb);
   scale_boxes(s.boxes, lb.scale, lb.pad_left, lb.pad_top);
   return lb;
 }

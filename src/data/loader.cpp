@@ -24,16 +24,6 @@ namespace {
 constexpr uint64_t kShuffleTag = 0x53485546464C45ull;  // "SHUFFLE"
 constexpr uint64_t kSampleTag = 0x53414D504C45ull;     // "SAMPLE"
 
-// SG's DetectionStandardize: (image / 255.0) in float64, stored as float32.
-const float* unit_lut() {
-  static const auto lut = [] {
-    std::array<float, 256> t{};
-    for (int v = 0; v < 256; ++v) t[v] = static_cast<float>(v / 255.0);
-    return t;
-  }();
-  return lut.data();
-}
-
 // A decoded image, fitted to the loader's load size, and the ratio used.
 struct Raw {
   cv::Mat image;
@@ -54,7 +44,9 @@ struct DataLoader::Impl {
   std::vector<int> used_pos;  // split index -> position in `used` (-1 when not used)
   std::vector<int> nonempty;  // used samples with at least one box (mixup's pool)
   long nbatches = 0, npositions = 0;
-  int load_h = 0, load_w = 0;  // images are fitted to this size when decoded
+  int load_h = 0, load_w = 0;  // images are fitted to this size when decoded...
+  Rounding load_rounding = Rounding::Truncate;  // ...with this rounding
+  PreprocessParams val_pp;  // validation: the preprocessing (val_preprocess, or padded_rescale)
 
   // RAM cache of fitted images (never modified once stored; callers get clones).
   std::mutex cache_m;
@@ -122,13 +114,12 @@ Raw DataLoader::Impl::load(int idx) {
   }
   Raw raw;
   // cv::imread applies the EXIF orientation, as cv2.imread in SG and as Ultralytics' labels assume.
-  cv::Mat img;  // a FIFO or device would block imread: regular files only (check-data reports them)
-  if (file_problem(split.samples[idx].image).empty()) img = cv::imread(split.samples[idx].image, cv::IMREAD_COLOR);
+  const cv::Mat img = read_image(split.samples[idx].image, Orientation::ApplyExif);
   if (img.empty()) return raw;
   raw.src_h = img.rows, raw.src_w = img.cols;
-  Sample tmp{img, {}};
-  raw.r = rescale_to_fit(tmp, load_h, load_w);
-  raw.image = tmp.image;
+  const ResizePlan plan = fit_within(img.rows, img.cols, load_h, load_w, load_rounding);
+  raw.r = plan.scale;
+  raw.image = resize_image(img, plan.new_h, plan.new_w);
   if (cfg.cache_ram) {
     std::lock_guard<std::mutex> lk(cache_m);
     const size_t bytes = raw.image.total() * raw.image.elemSize();
@@ -190,7 +181,6 @@ Batch DataLoader::Impl::build(int ep, long b, const std::vector<int>& ord) {
   batch.width = W;
   batch.batch_size = static_cast<int>(last - first);
   batch.images.resize(static_cast<size_t>(batch.batch_size) * 3 * H * W);
-  const float* lut = unit_lut();
   const size_t plane = static_cast<size_t>(H) * W;
 
   for (long k = first; k < last; ++k) {
@@ -212,14 +202,17 @@ Batch DataLoader::Impl::build(int ep, long b, const std::vector<int>& ord) {
       reverse = rand_chance(rng, cfg.augment.rgb2bgr_prob);
       lb.src_h = lb.new_h = H, lb.src_w = lb.new_w = W;  // identity: training images are not mapped back
     } else {
-      // val_rescale: the image was loaded smaller than the input (SG COCO val: 636), so it is only
-      // padded (DetectionPadToSize); otherwise DetectionPaddedRescale (a rescale of about 1).
-      const Letterbox pad = cfg.val_rescale > 0 ? pad_to_size(s, H, W, cfg.augment.pad_value, cfg.val_center_pad)
-                                                : rescale_and_pad(s, H, W, cfg.augment.pad_value, cfg.val_center_pad);
+      // The image was loaded fitted within val_pp's rescale size (load()); only the padding is left.
+      lb = compute_letterbox(raw.src_h, raw.src_w, val_pp);
+      if (lb.new_h != s.image.rows || lb.new_w != s.image.cols)
+        throw Error("loader: internal: validation image resized to " + std::to_string(s.image.rows) + "x" +
+                    std::to_string(s.image.cols) + ", planned " + std::to_string(lb.new_h) + "x" + std::to_string(lb.new_w));
+      s.image = pad_image(s.image, lb, val_pp.pad_value);
+      for (Box& bx : s.boxes) {
+        bx.x1 += static_cast<float>(lb.pad_left), bx.x2 += static_cast<float>(lb.pad_left);
+        bx.y1 += static_cast<float>(lb.pad_top), bx.y2 += static_cast<float>(lb.pad_top);
+      }
       clip_and_filter_boxes(s, cfg.augment.min_box_edge);
-      lb = pad;
-      lb.scale = raw.r * pad.scale;  // original pixels -> network input
-      lb.src_h = raw.src_h, lb.src_w = raw.src_w;
       // Crowd / difficult boxes: not targets, but SG's metric ignores detections on them.
       for (const YoloLabel& l : split.samples[idx].ignored) {
         double xywh[4];
@@ -233,16 +226,8 @@ Batch DataLoader::Impl::build(int ep, long b, const std::vector<int>& ord) {
     }
 
     // HWC uint8 -> CHW float / 255 in the requested channel order.
-    const bool rgb = cfg.rgb != reverse;
-    const int src_c[3] = {rgb ? 2 : 0, 1, rgb ? 0 : 2};
-    float* dst = batch.images.data() + static_cast<size_t>(slot) * 3 * plane;
-    for (int y = 0; y < H; ++y) {
-      const uint8_t* p = s.image.ptr<uint8_t>(y);
-      for (int c = 0; c < 3; ++c) {
-        float* d = dst + c * plane + static_cast<size_t>(y) * W;
-        for (int x = 0; x < W; ++x) d[x] = lut[p[3 * x + src_c[c]]];
-      }
-    }
+    const bool rgb = cfg.train ? cfg.rgb != reverse : val_pp.rgb;
+    write_chw(s.image, rgb, cfg.train ? 1.0 / 255.0 : val_pp.scale, batch.images.data() + static_cast<size_t>(slot) * 3 * plane);
     for (const Box& bx : s.boxes) {
       const float row[6] = {static_cast<float>(slot), static_cast<float>(bx.cls), (bx.x1 + bx.x2) / 2,
                             (bx.y1 + bx.y2) / 2, bx.width(), bx.height()};
@@ -351,8 +336,21 @@ DataLoader::DataLoader(YoloSplit split, LoaderConfig cfg) : impl_(std::make_uniq
     s.npositions = U;
   }
   s.load_h = cfg.height, s.load_w = cfg.width;
-  if (!cfg.train && cfg.val_rescale > 0)
-    s.load_h = std::min(cfg.val_rescale, cfg.height), s.load_w = std::min(cfg.val_rescale, cfg.width);
+  if (!cfg.train) {
+    if (cfg.val_preprocess) {
+      s.val_pp = *cfg.val_preprocess;
+      if (s.val_pp.input_h != cfg.height || s.val_pp.input_w != cfg.width)
+        throw Error("loader: val_preprocess is for a " + std::to_string(s.val_pp.input_h) + "x" +
+                    std::to_string(s.val_pp.input_w) + " input, the loader makes " + std::to_string(cfg.height) + "x" +
+                    std::to_string(cfg.width));
+    } else {
+      s.val_pp = PreprocessParams::padded_rescale(cfg.height, cfg.width);
+      s.val_pp.rgb = cfg.rgb;
+      s.val_pp.pad_value = cfg.augment.pad_value;
+    }
+    s.load_h = s.val_pp.rescale_h, s.load_w = s.val_pp.rescale_w;
+    s.load_rounding = s.val_pp.rounding;
+  }
   s.cache.resize(split.samples.size());
   s.bad.assign(split.samples.size(), 0);
   s.split = std::move(split);

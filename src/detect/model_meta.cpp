@@ -29,6 +29,7 @@ std::string ModelMeta::to_json() const {
       {"preprocessing",
        {{"rescale", {p.rescale_h, p.rescale_w}},
         {"pad_value", p.pad_value},
+        {"rounding", rounding_name(p.rounding)},
         {"center_pad", p.center_pad},
         {"rgb", p.rgb},
         {"scale", p.scale}}},
@@ -60,6 +61,11 @@ ModelMeta ModelMeta::from_json(const std::string& text, const std::string& origi
       m.preprocessing.rescale_h = r[0];
       m.preprocessing.rescale_w = r[1];
       m.preprocessing.pad_value = p.value("pad_value", 114);
+      const std::string rounding = p.value("rounding", std::string("round"));
+      if (rounding != "round" && rounding != "int")
+        throw Error(origin + ": yolonas_meta.preprocessing.rounding must be \"round\" or \"int\", got \"" +
+                    clip(rounding, 40) + "\"");
+      m.preprocessing.rounding = rounding == "int" ? Rounding::Truncate : Rounding::Python;
       m.preprocessing.center_pad = p.value("center_pad", true);
       m.preprocessing.rgb = p.value("rgb", true);
       m.preprocessing.scale = p.value("scale", 1.0 / 255.0);

@@ -525,9 +525,8 @@ void Trainer::setup() {
   vc.train = false;
   vc.drop_last = false;
   vc.batches_per_epoch = 0;
-  // Validation sees what predict() sees: longest side to 636/640 of the input, centred padding.
-  vc.val_center_pad = true;
-  vc.val_rescale = meta.preprocessing.rescale_h;
+  // Validation sees what predict() sees: the model's own preprocessing (detect/preprocess.h).
+  vc.val_preprocess = meta.preprocessing;
   vc.cache_ram = false;
   val_loader = std::make_unique<DataLoader>(std::move(val_split), vc);
 

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,14 +40,12 @@ struct LoaderConfig {
   // DetectionRGB2BGR; COCO recipe 0.5).
   bool rgb = false;
 
-  // Validation transform. val_rescale=0: longest side to the input size (int() truncation, as SG's
-  // dataset loads it), then DetectionPaddedRescale to height x width. val_rescale>0: longest side to
-  // val_rescale, then padded only (DetectionPadToSize; SG's COCO recipe: 636 into 640). Padding with
-  // augment.pad_value, bottom-right (val_center_pad=false, fine-tuning recipe) or centred (true, COCO
-  // recipe and predict()).
-  bool val_center_pad = false;
-  int val_rescale = 0;
-
+  // Validation transform (detect/preprocess.h): the image is fitted within val_preprocess's rescale
+  // size, padded to height x width and normalized exactly as `predict` does with the same
+  // parameters (the trainer passes the model's own). Unset: SG's fine-tuning validation,
+  // PreprocessParams::padded_rescale (int() truncation, bottom-right padding) with `rgb` and
+  // augment.pad_value. Its input size must be height x width.
+  std::optional<PreprocessParams> val_preprocess;
   // SG's ignore_empty_annotations (default True in its YOLO-format and COCO dataset params): images
   // without any box are left out. false keeps them as background images.
   bool ignore_empty = true;
