@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "yolonas/core/error.h"
+#include "yolonas/detect/decode.h"
 
 namespace yolonas {
 namespace {
@@ -213,7 +214,9 @@ std::string export_onnx(const DnnGraph& g, const OnnxExportOptions& o) {
     const float sf = static_cast<float>(st);
     std::vector<float> anchors(static_cast<size_t>(4 * hw));
     for (int64_t i = 0; i < hw; ++i) {
-      const float ax = (static_cast<float>(i % w) + 0.5f) * sf, ay = (static_cast<float>(i / w) + 0.5f) * sf;
+      float ax, ay;
+      anchor_point(static_cast<int>(i), static_cast<int>(w), ax, ay);
+      ax *= sf, ay *= sf;
       anchors[static_cast<size_t>(i)] = ax;
       anchors[static_cast<size_t>(hw + i)] = ay;
       anchors[static_cast<size_t>(2 * hw + i)] = ax;

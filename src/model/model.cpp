@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "yolonas/core/error.h"
+#include "yolonas/model/decode_torch.h"
 
 namespace nn = torch::nn;
 
@@ -298,34 +299,29 @@ NDFLHeadsImpl::NDFLHeadsImpl(const std::vector<int>& c, const ArchParams& a)
   head1 = register_module("head1", DFLHead(c[0], a.heads[0], a.num_classes, a.reg_max, a));
   head2 = register_module("head2", DFLHead(c[1], a.heads[1], a.num_classes, a.reg_max, a));
   head3 = register_module("head3", DFLHead(c[2], a.heads[2], a.num_classes, a.reg_max, a));
-  proj = torch::linspace(0, reg_max, reg_max + 1).reshape({1, reg_max + 1, 1, 1});
 }
 
 namespace {
 
 struct LevelOutputs {
-  std::vector<torch::Tensor> cls, reg_raw, dist;
+  std::vector<torch::Tensor> cls, reg_raw;
   torch::Tensor anchor_points_grid, stride_tensor;  // grid units, [A,2] / [A,1]
   std::vector<int64_t> hw;
 };
 
 }  // namespace
 
-static LevelOutputs run_levels(NDFLHeadsImpl& h, const std::vector<torch::Tensor>& feats, bool keep_raw) {
+static LevelOutputs run_levels(NDFLHeadsImpl& h, const std::vector<torch::Tensor>& feats) {
   LevelOutputs o;
   DFLHead heads[3] = {h.head1, h.head2, h.head3};
   std::vector<torch::Tensor> pts, strd;
-  const int64_t R = h.reg_max + 1;
   for (int i = 0; i < 3; ++i) {
     const auto& f = feats[i];
     const int64_t b = f.size(0), hh = f.size(2), ww = f.size(3), hw = hh * ww;
     auto [reg, cls] = heads[i]->forward(f);
-    if (keep_raw) o.reg_raw.push_back(reg.flatten(2).permute({0, 2, 1}));
-    // SG HEAD: softmax over the bins, then (p * proj).sum(1); sides (l,t,r,b).
-    auto r = reg.reshape({b, 4, R, hw}).permute({0, 2, 3, 1});
-    o.dist.push_back((torch::softmax(r, 1) * h.proj.to(r.options())).sum(1));
+    o.reg_raw.push_back(reg.flatten(2).permute({0, 2, 1}));  // [B,hw,4*(reg_max+1)], channel = side*bins+bin
     o.cls.push_back(cls.reshape({b, -1, hw}));
-    // NDFLHeads._generate_anchors: (x + 0.5, y + 0.5) in grid units, row-major.
+    // NDFLHeads._generate_anchors: (x + 0.5, y + 0.5) in grid units, row-major (detect/decode.h).
     auto sx = torch::arange(ww, torch::kFloat32) + 0.5;
     auto sy = torch::arange(hh, torch::kFloat32) + 0.5;
     auto grids = torch::meshgrid({sy, sx}, "ij");
@@ -338,21 +334,19 @@ static LevelOutputs run_levels(NDFLHeadsImpl& h, const std::vector<torch::Tensor
   return o;
 }
 
-static torch::Tensor decode_boxes(const LevelOutputs& o) {
-  auto dist = torch::cat(o.dist, 1);  // [B,A,4]
-  auto lt = dist.slice(-1, 0, 2), rb = dist.slice(-1, 2, 4);
-  auto x1y1 = -lt + o.anchor_points_grid;
-  auto x2y2 = rb + o.anchor_points_grid;
-  return torch::cat({x1y1, x2y2}, -1) * o.stride_tensor;
+// SG HEAD: softmax over the bins, expectation (p * proj).sum, xyxy around the cell centres, times
+// the stride (model/decode_torch.h).
+static torch::Tensor decode_boxes(const LevelOutputs& o, const torch::Tensor& reg_distri) {
+  return dfl_decode(reg_distri, o.anchor_points_grid) * o.stride_tensor;
 }
 
 YoloNASOutput NDFLHeadsImpl::forward(const std::vector<torch::Tensor>& feats) {
-  LevelOutputs lv = run_levels(*this, feats, true);
+  LevelOutputs lv = run_levels(*this, feats);
   YoloNASOutput out;
   out.cls_logits = torch::cat(lv.cls, -1).permute({0, 2, 1});
   out.reg_distri = torch::cat(lv.reg_raw, 1);
   out.pred_scores = out.cls_logits.sigmoid();
-  out.pred_bboxes = decode_boxes(lv);
+  out.pred_bboxes = decode_boxes(lv, out.reg_distri);
   out.stride_tensor = lv.stride_tensor;
   out.num_anchors_list = lv.hw;
   // generate_anchors_for_grid_cell (grid_cell_size 5, offset 0.5): pixels.
@@ -364,9 +358,9 @@ YoloNASOutput NDFLHeadsImpl::forward(const std::vector<torch::Tensor>& feats) {
 }
 
 std::pair<torch::Tensor, torch::Tensor> NDFLHeadsImpl::forward_decoded(const std::vector<torch::Tensor>& feats) {
-  LevelOutputs lv = run_levels(*this, feats, false);
+  LevelOutputs lv = run_levels(*this, feats);
   auto scores = torch::cat(lv.cls, -1).permute({0, 2, 1}).sigmoid();
-  return {decode_boxes(lv), scores};
+  return {decode_boxes(lv, torch::cat(lv.reg_raw, 1)), scores};
 }
 
 // ---- YoloNAS -------------------------------------------------------------------------------------

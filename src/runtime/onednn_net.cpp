@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "yolonas/core/error.h"
+#include "yolonas/detect/decode.h"
 
 namespace yolonas {
 
@@ -363,11 +364,7 @@ std::vector<std::string> OnednnNet::conv_implementations() const { return impl_-
 size_t OnednnNet::activation_bytes() const { return impl_->arena_bytes; }
 size_t OnednnNet::unshared_activation_bytes() const { return impl_->unshared_bytes; }
 
-int OnednnNet::num_anchors() const {
-  int a = 0;
-  for (int s : impl_->graph.strides) a += (impl_->height / s) * (impl_->width / s);
-  return a;
-}
+int OnednnNet::num_anchors() const { return count_anchors(impl_->height, impl_->width, impl_->graph.strides); }
 
 void OnednnNet::run(const float* input, std::vector<float>& boxes, std::vector<float>& scores) {
   Impl& m = *impl_;
@@ -375,8 +372,7 @@ void OnednnNet::run(const float* input, std::vector<float>& boxes, std::vector<f
   for (Impl::Step& s : m.steps) s.prim.execute(m.strm, s.args);
   m.strm.wait();
 
-  // DFL decode, as NDFLHeads.forward_decoded: softmax over each side's reg_max + 1 bins, expected
-  // distance, box = (anchor -+ distance) * stride around cell centres; scores = sigmoid(logits).
+  // The decode (detect/decode.h), per level and image, into the flat outputs.
   const int A = num_anchors(), C = m.graph.num_classes, R = m.graph.reg_max + 1;
   boxes.assign(static_cast<size_t>(m.batch) * A * 4, 0.0f);
   scores.assign(static_cast<size_t>(m.batch) * A * C, 0.0f);
@@ -385,32 +381,9 @@ void OnednnNet::run(const float* input, std::vector<float>& boxes, std::vector<f
     const int s = m.graph.strides[l], h = m.height / s, w = m.width / s, hw = h * w;
     const float* reg = static_cast<const float*>(m.reg_plain[l].get_data_handle());
     const float* cls = static_cast<const float*>(m.cls_plain[l].get_data_handle());
-    for (int b = 0; b < m.batch; ++b) {
-      const float* rb = reg + static_cast<size_t>(b) * 4 * R * hw;
-      const float* cb = cls + static_cast<size_t>(b) * C * hw;
-      for (int i = 0; i < hw; ++i) {
-        float dist[4];
-        for (int side = 0; side < 4; ++side) {
-          float mx = -INFINITY;
-          for (int k = 0; k < R; ++k) mx = std::max(mx, rb[static_cast<size_t>(side * R + k) * hw + i]);
-          float sum = 0, acc = 0;
-          for (int k = 0; k < R; ++k) {
-            const float e = std::exp(rb[static_cast<size_t>(side * R + k) * hw + i] - mx);
-            sum += e;
-            acc += e * static_cast<float>(k);
-          }
-          dist[side] = acc / sum;
-        }
-        const float ax = static_cast<float>(i % w) + 0.5f, ay = static_cast<float>(i / w) + 0.5f;
-        float* box = &boxes[(static_cast<size_t>(b) * A + first + i) * 4];
-        box[0] = (ax - dist[0]) * s;
-        box[1] = (ay - dist[1]) * s;
-        box[2] = (ax + dist[2]) * s;
-        box[3] = (ay + dist[3]) * s;
-        float* sc = &scores[(static_cast<size_t>(b) * A + first + i) * C];
-        for (int c = 0; c < C; ++c) sc[c] = 1.0f / (1.0f + std::exp(-cb[static_cast<size_t>(c) * hw + i]));
-      }
-    }
+    for (int b = 0; b < m.batch; ++b)
+      decode_level(reg + static_cast<size_t>(b) * 4 * R * hw, cls + static_cast<size_t>(b) * C * hw, h, w, s, R, C,
+                   &boxes[(static_cast<size_t>(b) * A + first) * 4], &scores[(static_cast<size_t>(b) * A + first) * C]);
     first += hw;
   }
 }

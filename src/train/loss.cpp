@@ -214,16 +214,6 @@ Assignment ATSSAssigner::operator()(const torch::Tensor& anchors_in, const std::
   return out;
 }
 
-torch::Tensor dfl_decode(const torch::Tensor& reg_distri, const torch::Tensor& anchor_points_s) {
-  const int64_t B = reg_distri.size(0), A = reg_distri.size(1), bins = reg_distri.size(2) / 4;
-  auto prob = torch::softmax(reg_distri.reshape({B, A, 4, bins}), -1);
-  // SG computes the expectation as conv2d(prob [B,bins,A,4], proj [1,bins,1,1]); same kernel here.
-  auto proj = torch::arange(bins, reg_distri.options()).reshape({1, bins, 1, 1});
-  auto d = torch::conv2d(prob.permute({0, 3, 1, 2}), proj).squeeze(1);  // [B,A,4] ltrb
-  auto lt = d.narrow(-1, 0, 2), rb = d.narrow(-1, 2, 2);
-  return torch::cat({-lt + anchor_points_s, rb + anchor_points_s}, -1);
-}
-
 LossResult PPYoloELoss::operator()(const YoloNASOutput& out, const torch::Tensor& targets) const {
   const auto& logits = out.cls_logits;  // [B,A,C]
   const auto& reg = out.reg_distri;     // [B,A,4*(R+1)]

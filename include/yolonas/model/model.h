@@ -174,7 +174,6 @@ struct NDFLHeadsImpl : torch::nn::Module {
   // Only boxes and scores (skips the raw tensors' copies): the inference path.
   std::pair<torch::Tensor, torch::Tensor> forward_decoded(const std::vector<torch::Tensor>& feats);
   DFLHead head1{nullptr}, head2{nullptr}, head3{nullptr};
-  torch::Tensor proj;  // [1, reg_max+1, 1, 1] = 0..reg_max (non-persistent in SG: not registered)
   int num_classes, reg_max;
   std::vector<int> strides;
 };

@@ -7,6 +7,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include "yolonas/model/decode_torch.h"  // dfl_decode: SG PPYoloELoss._bbox_decode
+
 #include <vector>
 
 #include "yolonas/model/model.h"
@@ -60,11 +62,6 @@ struct ATSSAssigner {
                         const GtBatch& gt, int64_t bg_index, int64_t num_classes,
                         const torch::Tensor& pred_bboxes = {}) const;
 };
-
-// SG PPYoloELoss._bbox_decode: softmax over the reg_max+1 bins, expectation via SG's 1x1 conv with
-// [0..reg_max], then xyxy around the anchor points. reg_distri [B,A,4*(reg_max+1)] (channel =
-// side*(reg_max+1)+bin), anchor_points_s [A,2] in grid units. Returns [B,A,4] in stride units.
-torch::Tensor dfl_decode(const torch::Tensor& reg_distri, const torch::Tensor& anchor_points_s);
 
 struct PPYoloELossOptions {
   int64_t num_classes = 80;
