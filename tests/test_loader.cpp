@@ -18,6 +18,7 @@
 
 #include "yolonas/data/dataset.h"
 #include "yolonas/core/error.h"
+#include "yolonas/data/batch_plot.h"
 #include "yolonas/data/loader.h"
 
 namespace fs = std::filesystem;

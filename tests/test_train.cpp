@@ -1,6 +1,8 @@
 // Training end to end: overfitting a handful of images, kill -9 + resume giving the same result as an
 // uninterrupted run, fine-tuning with a different class count, refusing a broken dataset.
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -100,6 +102,23 @@ TEST(Train, OverfitsAHandfulOfImages) {
   Checkpoint ck = read_checkpoint(r.best);
   ASSERT_TRUE(ck.meta_json.has_value());
   EXPECT_NE(ck.meta_json->find("\"rectangle\""), std::string::npos);
+
+  // The mAP of the last epoch is what `yolonas val metric=sg` gives for the same weights and data:
+  // both run the evaluation library with the model's own preprocessing (same batch and threads, so
+  // the same oneDNN kernels).
+  const std::string val_dir = root + "/val";
+  ASSERT_EQ(wait_exit(spawn_cli({"val", "weights=" + r.last, "data=" + data, "metric=sg", "batch=4", "threads=1",
+                                 "plots=false", "project=" + root, "name=val", "exist_ok=true"},
+                                root + "/val.log")),
+            0)
+      << root + "/val.log";
+  std::ifstream mj(val_dir + "/metrics.json");
+  const nlohmann::json m = nlohmann::json::parse(mj);
+  const double val_map = m.at("sg").at("mAP@0.50:0.95").get<double>();
+  const double val_map50 = m.at("sg").at("mAP@0.50").get<double>();
+  EXPECT_GT(val_map, 0.5);  // a real number, not two zeros agreeing
+  EXPECT_DOUBLE_EQ(val_map, r.best_map50_95) << "training printed " << r.best_map50_95 << ", val " << val_map;
+  EXPECT_DOUBLE_EQ(val_map50, r.best_map50);
 }
 
 TEST(Train, KillDashNineThenResumeMatchesUninterruptedRun) {

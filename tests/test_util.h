@@ -14,6 +14,7 @@ namespace yolonas::test {
 inline std::string data_dir() { return YOLONAS_TEST_DATA; }            // tests/data (in the repo)
 inline std::string tiny_dir() { return data_dir() + "/tiny"; }           // copy of golden/tiny
 inline std::string golden_dir() { return YOLONAS_SHARED_GOLDEN; }       // ../shared/golden (optional)
+inline std::string repo_dir() { return data_dir() + "/../.."; }         // the checkout
 inline bool have_golden() { return std::filesystem::exists(golden_dir() + "/README.md"); }
 
 // A fresh folder under the system temp dir, removed with the object: <tmp>/yolonas_<name>_<pid>.

@@ -388,15 +388,6 @@ void OnednnNet::run(const float* input, std::vector<float>& boxes, std::vector<f
   }
 }
 
-OnednnNet& OnednnNetCache::get(int batch, int height, int width) {
-  for (const auto& n : nets_)
-    if (n->batch() == batch && n->height() == height && n->width() == width) return *n;
-  OnednnNet::Options o;
-  o.int8 = int8_;
-  nets_.push_back(std::make_unique<OnednnNet>(graph_, batch, height, width, o));
-  return *nets_.back();
-}
-
 void OnednnNet::update_ranges(DnnRanges& r) const {
   const Impl& m = *impl_;
   if (m.share_memory || m.q) throw Error("oneDNN runtime: ranges need an FP32 net built with share_memory=false");
@@ -411,55 +402,6 @@ void OnednnNet::update_ranges(DnnRanges& r) const {
       r.hi[b] = std::max(r.hi[b], p[i]);
     }
   }
-}
-
-DnnRanges calibrate_ranges(const DnnGraph& graph, int height, int width, const std::vector<const float*>& images) {
-  if (images.empty()) throw Error("INT8 calibration needs at least one image");
-  OnednnNet::Options o;
-  o.share_memory = false;
-  OnednnNet net(graph, 1, height, width, o);
-  DnnRanges r;
-  std::vector<float> boxes, scores;
-  for (const float* im : images) {
-    net.run(im, boxes, scores);
-    net.update_ranges(r);
-  }
-  return r;
-}
-
-DnnInt8 plan_int8(const DnnGraph& g, const DnnRanges& r, bool float_heads) {
-  const size_t n = static_cast<size_t>(g.num_buffers);
-  if (r.lo.size() != n || r.hi.size() != n) throw Error("INT8 plan: the ranges do not belong to this graph");
-  // Buffers that must share a scale: a concat's inputs and output, a max-pool's input and output.
-  std::vector<size_t> parent(n);
-  for (size_t i = 0; i < n; ++i) parent[i] = i;
-  auto find = [&](size_t i) {
-    while (parent[i] != i) i = parent[i] = parent[parent[i]];
-    return i;
-  };
-  for (const DnnOp& op : g.ops)
-    if (op.kind == DnnOpKind::Concat || op.kind == DnnOpKind::MaxPool)
-      for (int in : op.inputs) parent[find(static_cast<size_t>(in))] = find(static_cast<size_t>(op.output));
-  std::vector<float> absmax(n, 0.0f);
-  std::vector<uint8_t> nonneg(n, 1);
-  for (size_t i = 0; i < n; ++i) {
-    const size_t root = find(i);
-    absmax[root] = std::max({absmax[root], std::fabs(r.lo[i]), std::fabs(r.hi[i])});
-    if (r.lo[i] < 0) nonneg[root] = 0;
-  }
-  DnnInt8 q;
-  q.mult.resize(n);
-  q.is_unsigned.resize(n);
-  q.is_f32.assign(n, 0);
-  if (float_heads)
-    for (const DnnOp& op : g.ops)
-      if (op.name.rfind("heads.", 0) == 0) q.is_f32[static_cast<size_t>(op.output)] = 1;
-  for (size_t i = 0; i < n; ++i) {
-    const size_t root = find(i);
-    q.is_unsigned[i] = nonneg[root];
-    q.mult[i] = absmax[root] > 0 ? (nonneg[root] ? 255.0f : 127.0f) / absmax[root] : 1.0f;
-  }
-  return q;
 }
 
 }  // namespace yolonas

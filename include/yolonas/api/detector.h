@@ -11,29 +11,17 @@
 #include <vector>
 
 #include "yolonas/detect/arch_params.h"
+#include "yolonas/detect/model_meta.h"
+#include "yolonas/detect/pipeline.h"
 #include "yolonas/model/model_source.h"
-#include "yolonas/detect/postprocess.h"
-#include "yolonas/detect/preprocess.h"
 
 namespace yolonas {
 
-// Model source (model, weights, random_init, prefer_ema, imgsz, num_classes: model/model_source.h)
-// plus how to run it.
-struct DetectorOptions : ModelSource {
-  std::string fuse = "full";         // "none" | "partial" (SG predict) | "full" (+ Conv/BN folding, fastest)
-  int threads = 0;                   // 0 = all cores
-  std::string device = "cpu";        // cpu | cuda | cuda:N | N (a CUDA LibTorch build is needed for a GPU)
-  // libtorch | onednn (the fully fused model on oneDNN primitives, CPU only) | int8 (the same,
-  // quantized after calibration on calibration_images) | auto: onednn on the CPU with fuse=full,
-  // libtorch otherwise.
-  std::string engine = "auto";
-  std::vector<std::string> calibration_images;  // int8: images like the ones to detect on (up to 32 used)
-};
-
-struct ImageResult {
-  std::vector<Detection> detections;  // original-image pixels, descending score
-  Letterbox letterbox;
-  double preprocess_ms = 0, inference_ms = 0, postprocess_ms = 0;  // per image (batch time / batch size)
+// Where the model comes from (ModelSource: model, weights, random_init, prefer_ema, imgsz,
+// num_classes) and how it runs (EngineOptions: engine, fuse, device, calibration_images), both in
+// model/model_source.h, plus the thread count.
+struct DetectorOptions : ModelSource, EngineOptions {
+  int threads = 0;  // 0 = all cores
 };
 
 class Detector {
@@ -47,13 +35,16 @@ class Detector {
   std::vector<ImageResult> predict(const std::vector<cv::Mat>& bgr_images,
                                    const NmsParams& nms = NmsParams::predict_defaults());
 
+  const ModelMeta& meta() const;
   const std::vector<std::string>& names() const;
   const ArchParams& arch() const;
   const PreprocessParams& preprocessing() const;
+  // The engine the detector runs (for evaluate(), eval/evaluator.h, and benchmarks).
+  InferenceEngine& engine();
   // SG predict() defaults with the conf and iou the checkpoint's metadata records (0.25 / 0.7 when
   // it records none): what `yolonas predict` uses unless conf= or iou= is given.
   NmsParams default_nms() const;
-  // One line: "yolo_nas_s (80 classes, 640x640, partial fusion) from weights.pth [ema_net]".
+  // One line: "yolo_nas_s (80 classes, 640x640, oneDNN FP32, 2 threads) from weights.pth [ema_net]".
   std::string describe() const;
 
   struct Impl;

@@ -111,10 +111,4 @@ class DataLoader {
   std::unique_ptr<Impl> impl_;
 };
 
-// Writes a grid of the batch's first max_images images with their target boxes and class names
-// (train_batch0.jpg, ...), the way Ultralytics shows what the model sees. Throws if it cannot write.
-void save_batch_grid(const Batch& batch, const std::string& path, const std::vector<std::string>& names,
-                     int max_images = 16);
-
-
 }  // namespace yolonas

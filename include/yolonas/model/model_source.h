@@ -1,7 +1,8 @@
-// Where a model comes from: a variant name, an arch-params file or a checkpoint, and its weights.
-// No LibTorch here, so that the library API (api/detector.h) can expose it.
+// Where a model comes from (ModelSource) and how to run it (EngineOptions). No LibTorch here, so
+// that the library API (api/detector.h) can expose them.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace yolonas {
 
@@ -14,6 +15,16 @@ struct ModelSource {
   bool prefer_ema = true;   // SG checkpoints: use ema_net when present
   int imgsz = 0;            // square network input; 0 = checkpoint's / 640
   int num_classes = 0;      // only for random_init / arch files without a checkpoint; 0 = arch's
+};
+
+struct EngineOptions {
+  // libtorch | onednn (the fully fused model on oneDNN primitives, CPU only) | int8 (the same,
+  // quantized after calibration on calibration_images) | auto: onednn on the CPU with fuse=full,
+  // libtorch otherwise.
+  std::string engine = "auto";
+  std::string fuse = "full";         // "none" | "partial" (SG predict) | "full" (+ Conv/BN folding, fastest)
+  std::string device = "cpu";        // cpu | cuda | cuda:N | N (a CUDA LibTorch build is needed for a GPU)
+  std::vector<std::string> calibration_images;  // int8: images like the ones to detect on (up to 32 used)
 };
 
 }  // namespace yolonas

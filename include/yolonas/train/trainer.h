@@ -1,12 +1,36 @@
-// Training and fine-tuning YOLO-NAS: a short loop plus hooks (LR schedule, EMA, validation,
-// checkpoints, logging), in the manner of Detectron2's train loop. Defaults are SG's fine-tuning
-// recipe (roboflow_yolo_nas_s.yaml); preset "coco" switches to SG's COCO recipe values.
+// Training and fine-tuning YOLO-NAS: a short loop plus hooks, in the manner of Detectron2's
+// engine/train_loop.py and engine/hooks.py. The loop runs steps (forward, PPYoloE loss, backward,
+// optimizer step); everything else (LR schedule, EMA, validation, checkpoints, logging, progress,
+// early stopping) is a hook (train/hooks.h), and a library user can register their own:
+//
+//   yolonas::Trainer t(config);
+//   t.register_hook(std::make_unique<MyLogger>());      // before train()
+//   yolonas::TrainResult r = t.train();
+//
+// Hooks talk through the epoch's metrics (Trainer::metrics(): put/get by name, Detectron2's
+// EventStorage) and keep their own state, which is saved in the checkpoint under their name so that
+// `resume=` continues them exactly. Defaults are SG's fine-tuning recipe (roboflow_yolo_nas_s.yaml);
+// preset "coco" switches to SG's COCO recipe values.
 #pragma once
+#include <torch/torch.h>
+
+#include <array>
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "yolonas/data/augment.h"
+#include "yolonas/data/loader.h"
+#include "yolonas/detect/model_meta.h"
+#include "yolonas/eval/evaluator.h"
+#include "yolonas/model/checkpoint.h"
+#include "yolonas/model/model.h"
+#include "yolonas/train/loss.h"
+#include "yolonas/train/optim.h"
 
 namespace yolonas {
 
@@ -47,6 +71,7 @@ struct TrainConfig {
   bool cache_ram = false;
   bool strict = true;                // refuse a dataset with errors; false = skip bad rows with a warning
   int val_period = 1;                // validate every N epochs (and always after the last)
+  int patience = 0;                  // > 0: stop after this many validations without a better mAP50-95 (EarlyStopping)
   int max_batches = 0;               // > 0: limit batches per epoch (quick experiments)
   bool plots = true;
   std::string project = "runs/detect", name = "train";
@@ -62,8 +87,124 @@ struct TrainResult {
   std::string run_dir, best, last;
   int epochs_done = 0;
   double best_map50_95 = 0, best_map50 = 0;
+  std::string stopped_early;  // why a hook ended training before the last epoch ("" = it ran them all)
 };
 
+// One epoch's values by name: "train/loss", "metrics/mAP50-95", "lr", ... (the results.csv columns)
+// and whatever hooks add. A value a hook did not put is absent (an epoch without validation has no
+// metrics/*).
+class EpochMetrics {
+ public:
+  void put(const std::string& name, double value) { values_[name] = value; }
+  std::optional<double> get(const std::string& name) const;
+  double get_or(const std::string& name, double fallback) const { return get(name).value_or(fallback); }
+  const std::map<std::string, double>& values() const { return values_; }
+  nlohmann::json to_json() const;
+  static EpochMetrics from_json(const nlohmann::json& j);
+
+ private:
+  std::map<std::string, double> values_;
+};
+
+class Trainer;
+
+// A hook: called by the loop at fixed points. Every method does nothing by default.
+class HookBase {
+ public:
+  virtual ~HookBase() = default;
+  virtual std::string name() const = 0;  // unique: the key of the hook's state in the checkpoint
+  virtual void before_train(Trainer&) {}
+  virtual void before_epoch(Trainer&) {}
+  virtual void before_step(Trainer&) {}  // before each batch's forward pass
+  virtual void after_step(Trainer&) {}   // after its backward pass (and the optimizer step, when one was made)
+  virtual void after_epoch(Trainer&) {}
+  virtual void after_train(Trainer&) {}
+  // State restored on resume (saved with every checkpoint).
+  virtual nlohmann::json state() const { return nullptr; }
+  virtual void load_state(const nlohmann::json&) {}
+};
+
+class Trainer {
+ public:
+  // Checks the config (throws yolonas::Error naming the key); with resume=, reads the run's own
+  // configuration from its last.pth (only device= may be changed). Nothing is built yet.
+  explicit Trainer(TrainConfig config);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Adds a hook, called after the built-in ones (LR, EMA, batch plots, progress, validation) and
+  // before the checkpoint and results writers, in registration order. Before train().
+  void register_hook(std::unique_ptr<HookBase> hook);
+  // Sets up (dataset check, model, loader, optimizer; resumes) and runs the epochs.
+  TrainResult train();
+  // Ends training after the current epoch (its checkpoint is still written).
+  void request_stop(const std::string& why);
+
+  // ---- what hooks see ----
+  const TrainConfig& config() const { return cfg_; }
+  const std::string& run_dir() const { return run_dir_; }
+  const std::string& weights_dir() const { return weights_dir_; }
+  const ModelMeta& meta() const { return meta_; }
+  YoloNAS& model() { return model_; }
+  ModelEMA* ema() { return ema_ ? &*ema_ : nullptr; }
+  torch::optim::Optimizer& optimizer() { return *opt_; }
+  const LrSchedule& schedule() const { return sched_; }
+  torch::Device device() const { return device_; }
+  const EvalSet& val_set() const { return *val_set_; }
+  int epoch() const { return epoch_; }              // 0-based, the epoch running
+  long batch_index() const { return batch_index_; } // 0-based batch of the epoch (before/after_step)
+  long batches_per_epoch() const;
+  int64_t global_step() const { return global_step_; }  // optimizer steps made
+  int step_in_epoch() const { return step_in_epoch_; }  // optimizer steps made this epoch
+  bool starts_optimizer_step() const;  // before_step: this batch opens an accumulation window
+  bool optimizer_stepped() const { return stepped_; }  // after_step: this batch ended with an optimizer step
+  const Batch& batch() const { return batch_; }
+  const LossResult& loss() const { return loss_; }  // after_step: this batch's loss
+  // Running means of the epoch's losses so far: cls, iou, dfl, total.
+  std::array<double, 4> mean_losses() const;
+  double lr() const { return lr_; }
+  void set_lr(double lr);
+  EpochMetrics& metrics() { return metrics_; }  // this epoch's
+  const std::vector<EpochMetrics>& history() const { return history_; }  // finished epochs
+  // Writes a training checkpoint (SG layout + training state + every hook's state), atomically.
+  void save_checkpoint(const std::string& path);
+
+ private:
+  void setup();
+  void build_model(const std::vector<std::string>& names);
+  void resume_from();
+  void run_epoch();
+  bool run_step();  // forward + loss + backward (+ optimizer step): true when the optimizer stepped
+
+  TrainConfig cfg_;
+  std::optional<Checkpoint> resume_ck_;
+  std::vector<std::unique_ptr<HookBase>> hooks_, user_hooks_;
+  std::string run_dir_, weights_dir_;
+  YoloNAS model_{nullptr};
+  ModelMeta meta_;
+  std::unique_ptr<torch::optim::Optimizer> opt_;
+  std::optional<ModelEMA> ema_;
+  std::unique_ptr<PPYoloELoss> loss_fn_;
+  std::unique_ptr<DataLoader> train_loader_;
+  std::optional<EvalSet> val_set_;
+  LrSchedule sched_;
+  torch::Device device_{torch::kCPU};
+  int epoch_ = 0, start_epoch_ = 0, step_in_epoch_ = 0;
+  long batch_index_ = 0;
+  int64_t global_step_ = 0;
+  bool stepped_ = false;
+  double lr_ = 0;
+  Batch batch_;
+  LossResult loss_;
+  std::array<double, 4> loss_sums_{};
+  EpochMetrics metrics_;
+  std::vector<EpochMetrics> history_;
+  std::string stop_reason_;
+  nlohmann::json resumed_hook_states_;
+};
+
+// Trainer(config) with the built-in hooks (and EarlyStopping when config.patience > 0), trained.
 TrainResult train(const TrainConfig& config);
 
 }  // namespace yolonas

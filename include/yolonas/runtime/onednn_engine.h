@@ -1,0 +1,40 @@
+// The oneDNN runtime as an InferenceEngine (detect/pipeline.h): one graph, FP32 or INT8, with one
+// OnednnNet per input shape met (a last, smaller batch gets its own), built on first use with the
+// thread count then in effect.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "yolonas/detect/pipeline.h"
+#include "yolonas/runtime/dnn_graph.h"
+#include "yolonas/runtime/int8.h"
+#include "yolonas/runtime/onednn_net.h"
+
+namespace yolonas {
+
+class OnednnEngine : public InferenceEngine {
+ public:
+  // int8: a plan for `graph` (runtime/int8.h), or none for FP32; int8_note says how it was made
+  // ("calibrated on 32 images"), for describe().
+  explicit OnednnEngine(DnnGraph graph, std::optional<DnnInt8> int8 = std::nullopt, std::string int8_note = "");
+
+  void run(const float* input, int batch, int height, int width, std::vector<float>& boxes,
+           std::vector<float>& scores) override;
+  int num_classes() const override { return graph_.num_classes; }
+  std::string describe() const override;
+
+  // The net for one input shape (built on first use).
+  OnednnNet& net(int batch, int height, int width);
+  const DnnGraph& graph() const { return graph_; }
+  bool int8() const { return int8_ != nullptr; }
+
+ private:
+  DnnGraph graph_;
+  std::unique_ptr<DnnInt8> int8_;
+  std::string int8_note_;
+  std::vector<std::unique_ptr<OnednnNet>> nets_;
+};
+
+}  // namespace yolonas

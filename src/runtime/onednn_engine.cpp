@@ -1,0 +1,31 @@
+#include "yolonas/runtime/onednn_engine.h"
+
+#include "yolonas/core/error.h"
+
+namespace yolonas {
+
+OnednnEngine::OnednnEngine(DnnGraph graph, std::optional<DnnInt8> int8, std::string int8_note)
+    : graph_(std::move(graph)), int8_note_(std::move(int8_note)) {
+  if (int8) int8_ = std::make_unique<DnnInt8>(std::move(*int8));
+}
+
+OnednnNet& OnednnEngine::net(int batch, int height, int width) {
+  for (const auto& n : nets_)
+    if (n->batch() == batch && n->height() == height && n->width() == width) return *n;
+  OnednnNet::Options o;
+  o.int8 = int8_.get();
+  nets_.push_back(std::make_unique<OnednnNet>(graph_, batch, height, width, o));
+  return *nets_.back();
+}
+
+void OnednnEngine::run(const float* input, int batch, int height, int width, std::vector<float>& boxes,
+                       std::vector<float>& scores) {
+  net(batch, height, width).run(input, boxes, scores);
+}
+
+std::string OnednnEngine::describe() const {
+  if (!int8_) return "oneDNN FP32";
+  return "oneDNN INT8" + (int8_note_.empty() ? std::string() : " (" + int8_note_ + ")");
+}
+
+}  // namespace yolonas
