@@ -52,7 +52,7 @@ int benchmark_training(const Args& args) {
   const int iters = args.integer("iters", 5), warmup = args.integer("warmup", 1);
   const int threads = set_threads(args.integer("threads", 2));
   check_input_size(imgsz, imgsz);
-  YoloSplit split = load_split(open_dataset(data), "train");
+  DataSplit split = load_split(open_dataset(data), "train");
   o.num_classes = static_cast<int>(split.names.size());
   LoadedModel lm = load_model(o);
   YoloNAS& model = lm.model;

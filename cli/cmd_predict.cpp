@@ -356,7 +356,7 @@ std::vector<std::string> calibration_images(const std::string& calib) {
   if (dataset) {
     const DataYaml d = open_dataset(calib);
     const std::string split = d.splits.count("train") ? "train" : d.splits.begin()->first;
-    for (const YoloSample& s : load_split(d, split).samples) images.push_back(s.image);
+    for (const LabeledImage& s : load_split(d, split).samples) images.push_back(s.image);
   } else {
     images = resolve_sources(calib).images;
   }

@@ -54,7 +54,7 @@ int list_assets(const SynthConfig& cfg) {
     std::printf("  %2zu %-12s %2d/%-2d %s\n", i, classes[i].c_str(), have, all, files.c_str());
   }
   int dis = 0;
-  for (const char* f : synth_distractor_table()) dis += fs::exists(fs::path(cfg.stamps_dir) / f) ? 1 : 0;
+  for (const std::string& f : synth_distractor_table()) dis += fs::exists(fs::path(cfg.stamps_dir) / f) ? 1 : 0;
   std::printf("distractors (unlabelled): %d/%zu installed\n", dis, synth_distractor_table().size());
   std::cout << "backgrounds:\n";
   for (const auto& pkg : synth_background_packages()) {

@@ -108,7 +108,7 @@ int val_model(const Args& args) {
   if (dopt.engine == "int8" && dopt.calibration_images.empty()) {
     // Calibrate on the dataset's training images when it has them: not on the images scored.
     if (dataset && dataset->splits.count("train") && split != "train") {
-      for (const YoloSample& s : load_split(*dataset, "train").samples) dopt.calibration_images.push_back(s.image);
+      for (const LabeledImage& s : load_split(*dataset, "train").samples) dopt.calibration_images.push_back(s.image);
     } else {
       std::cerr << "warning: engine=int8 calibrates on the evaluated images (no train split; calib= chooses others)\n";
       dopt.calibration_images = set.image_paths;

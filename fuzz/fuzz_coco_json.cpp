@@ -82,10 +82,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     dy.format = DataFormat::Coco;
     dy.splits["val"] = {json_path};
     resolve_dataset_names(dy);
-    const YoloSplit s = load_split(dy, "val");
-    for (const YoloSample& x : s.samples)
+    const DataSplit s = load_split(dy, "val");
+    for (const LabeledImage& x : s.samples)
       for (const auto* list : {&x.labels, &x.ignored})
-        for (const YoloLabel& l : *list) {
+        for (const BoxLabel& l : *list) {
           FUZZ_CHECK(l.cls >= 0 && l.cls < static_cast<int>(dy.names.size()));
           FUZZ_CHECK(l.w > 0 && l.h > 0 && l.w <= 1 && l.h <= 1);
           FUZZ_CHECK(l.cx >= 0 && l.cx <= 1 && l.cy >= 0 && l.cy <= 1);

@@ -137,10 +137,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto& [split, sources] : dy.splits) {
     (void)sources;
     try {
-      const YoloSplit s = load_split(dy, split);
-      for (const YoloSample& x : s.samples)
+      const DataSplit s = load_split(dy, split);
+      for (const LabeledImage& x : s.samples)
         for (const auto* list : {&x.labels, &x.ignored})
-          for (const YoloLabel& l : *list) {
+          for (const BoxLabel& l : *list) {
             FUZZ_CHECK(l.cls >= 0);
             FUZZ_CHECK(dy.names.empty() || l.cls < static_cast<int>(dy.names.size()));
           }

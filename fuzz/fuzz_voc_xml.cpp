@@ -75,10 +75,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     dy.format = DataFormat::Voc;
     dy.splits["train"] = {sb.list.string()};
     resolve_dataset_names(dy);  // the VOC classes, or the names found in the xml
-    const YoloSplit s = load_split(dy, "train");
-    for (const YoloSample& x : s.samples)
+    const DataSplit s = load_split(dy, "train");
+    for (const LabeledImage& x : s.samples)
       for (const auto* list : {&x.labels, &x.ignored})
-        for (const YoloLabel& l : *list) {
+        for (const BoxLabel& l : *list) {
           FUZZ_CHECK(l.cls >= 0 && l.cls < static_cast<int>(dy.names.size()));
           FUZZ_CHECK(l.w > 0 && l.h > 0 && l.w <= 1 && l.h <= 1);
           FUZZ_CHECK(l.cx >= 0 && l.cx <= 1 && l.cy >= 0 && l.cy <= 1);

@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = (yolonas_fuzz::scratch_dir("yolo_labels") / "labels.txt").string();
   yolonas_fuzz::write_file(path, data, size);
   for (const int num_classes : {0, 3}) {  // 0: no class-range check (check-data without names)
-    std::vector<YoloLabel> labels;
+    std::vector<BoxLabel> labels;
     std::vector<DatasetIssue> issues;
     try {
       FUZZ_CHECK(read_yolo_label_file(path, num_classes, labels, issues));  // the file exists
@@ -24,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       continue;
     }
     // What the loader relies on for every row kept: a valid class and a normalized, non-empty box.
-    for (const YoloLabel& l : labels) {
+    for (const BoxLabel& l : labels) {
       FUZZ_CHECK(l.cls >= 0);
       FUZZ_CHECK(num_classes <= 0 || l.cls < num_classes);
       FUZZ_CHECK(l.cx >= 0 && l.cx <= 1 && l.cy >= 0 && l.cy <= 1);

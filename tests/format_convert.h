@@ -28,11 +28,11 @@ struct PixelImage {
 // The images and pixel boxes of one split of a YOLO data.yaml.
 inline std::vector<PixelImage> yolo_split_pixels(const std::string& data_yaml, const std::string& split) {
   std::vector<PixelImage> out;
-  const YoloSplit ys = load_yolo_split(load_data_yaml(data_yaml), split);
-  for (const YoloSample& s : ys.samples) {
+  const DataSplit ys = load_yolo_split(load_data_yaml(data_yaml), split);
+  for (const LabeledImage& s : ys.samples) {
     const cv::Mat im = cv::imread(s.image);
     PixelImage p{s.image, im.cols, im.rows, {}};
-    for (const YoloLabel& l : s.labels) {
+    for (const BoxLabel& l : s.labels) {
       double xywh[4];
       yolo_to_pixel_xywh(l, ImageSize{im.cols, im.rows}, xywh);
       p.boxes.push_back({l.cls, xywh[0], xywh[1], xywh[0] + xywh[2], xywh[1] + xywh[3]});

@@ -146,11 +146,11 @@ TEST(CheckData, TrainerHelpersRefuseOrSkip) {
   EXPECT_FALSE(warnings.empty());
   EXPECT_NE(warnings.back().find("skipped"), std::string::npos);
 
-  YoloSplit split = load_yolo_split(data, "train");
+  DataSplit split = load_yolo_split(data, "train");
   ASSERT_EQ(split.samples.size(), 5u);
   drop_bad_images(split, r);
   EXPECT_EQ(split.samples.size(), 4u);
-  for (const YoloSample& s : split.samples) EXPECT_EQ(s.image.find("c.png"), std::string::npos);
+  for (const LabeledImage& s : split.samples) EXPECT_EQ(s.image.find("c.png"), std::string::npos);
 }
 
 TEST(CheckData, CleanDatasetHasNoProblems) {

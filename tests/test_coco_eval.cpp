@@ -17,6 +17,7 @@
 
 #include "test_util.h"
 #include "yolonas/eval/coco_eval.h"
+#include "yolonas/eval/sg_metrics.h"
 #include "yolonas/data/dataset.h"
 #include "yolonas/core/error.h"
 #include "yolonas/eval/eval_plots.h"
@@ -641,14 +642,14 @@ TEST(YoloDataset, ReadsSplitsNamesAndReportsBadRows) {
   EXPECT_EQ(list_split_images(data, "train").size(), 2u);  // notes.md is not an image
   EXPECT_EQ(list_split_images(data, "test").size(), 2u);
 
-  const YoloSplit val = load_yolo_split(data, "val");
+  const DataSplit val = load_yolo_split(data, "val");
   ASSERT_EQ(val.samples.size(), 2u);  // sorted: c, d
   EXPECT_EQ(fs::path(val.samples[0].image).filename(), "c.jpg");
   EXPECT_EQ(val.missing_label_files, 1);
   EXPECT_FALSE(val.samples[1].has_label_file);
   EXPECT_TRUE(val.samples[1].labels.empty());
   ASSERT_EQ(val.samples[0].labels.size(), 2u);  // line 1 and the polygon
-  const YoloLabel& poly = val.samples[0].labels[1];
+  const BoxLabel& poly = val.samples[0].labels[1];
   EXPECT_EQ(poly.cls, 1);
   EXPECT_NEAR(poly.cx, 0.2, 1e-12);
   EXPECT_NEAR(poly.cy, 0.3, 1e-12);

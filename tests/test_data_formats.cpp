@@ -63,12 +63,12 @@ struct Corners {
   int cls;
   double x1, y1, x2, y2;
 };
-std::map<std::string, std::vector<Corners>> labels_by_name(const YoloSplit& s) {
+std::map<std::string, std::vector<Corners>> labels_by_name(const DataSplit& s) {
   std::map<std::string, std::vector<Corners>> out;
-  for (const YoloSample& x : s.samples) {
+  for (const LabeledImage& x : s.samples) {
     std::string key = fs::path(x.image).stem().string();
     if (key.find('_') != std::string::npos) key = key.substr(key.find('_') + 1);
-    for (const YoloLabel& l : x.labels)
+    for (const BoxLabel& l : x.labels)
       out[key].push_back({l.cls, std::max(0.0, l.cx - l.w / 2), std::max(0.0, l.cy - l.h / 2),
                           std::min(1.0, l.cx + l.w / 2), std::min(1.0, l.cy + l.h / 2)});
     out[key];  // images without boxes too
@@ -106,8 +106,8 @@ TEST(DataFormats, YoloCocoAndVocGiveTheSameLabels) {
   for (const char* split : {"train", "val"}) {
     const auto ly = labels_by_name(load_split(y, split));
     const DataYaml cs = open_dataset(t.str(std::string("yolo/annotations/instances_") + split + ".json"));
-    const YoloSplit coco = load_split(cs, split);
-    const YoloSplit voc = load_split(v, split);
+    const DataSplit coco = load_split(cs, split);
+    const DataSplit voc = load_split(v, split);
     EXPECT_EQ(coco.format, DataFormat::Coco);
     EXPECT_TRUE(coco.issues.empty()) << coco.issues.front().str();
     EXPECT_TRUE(voc.issues.empty()) << voc.issues.front().str();
@@ -149,7 +149,7 @@ TEST(DataFormats, CocoFolderIsRecognized) {
   EXPECT_EQ(d.format, DataFormat::Coco);
   EXPECT_EQ(d.names, names);
   ASSERT_EQ(d.splits.size(), 2u);
-  const YoloSplit train = load_split(d, "train");
+  const DataSplit train = load_split(d, "train");
   ASSERT_EQ(train.samples.size(), 1u);
   EXPECT_EQ(train.samples[0].image, t.str("images/train2017/a.jpg"));
   ASSERT_EQ(train.samples[0].labels.size(), 1u);
@@ -230,7 +230,7 @@ TEST(DataFormats, CocoProblemsAreReportedWithFileAndLine) {
   EXPECT_EQ(r.splits[0].bad_images, 1);
 
   // What training gets: the good box, the clipped one, the crowd box as ignored.
-  const YoloSplit s = load_split(d, "val");
+  const DataSplit s = load_split(d, "val");
   ASSERT_EQ(s.samples.size(), 3u);
   ASSERT_EQ(s.samples[0].labels.size(), 2u);
   EXPECT_NEAR(s.samples[0].labels[1].w, 10.0 / 100, 1e-12);  // [90, 110] clipped to [90, 100]
@@ -302,9 +302,9 @@ TEST(DataFormats, VocProblemsAreReportedWithFileAndLine) {
   EXPECT_EQ(rep.problems.size(), 9u) << rep.details();
   EXPECT_NE(rep.details().find("object 'unicorn': unknown class"), std::string::npos) << rep.details();
 
-  const YoloSplit s = load_split(d, "train");
+  const DataSplit s = load_split(d, "train");
   ASSERT_EQ(s.samples.size(), 4u);  // b (unreadable xml) left out
-  const YoloSample& a = s.samples[0];
+  const LabeledImage& a = s.samples[0];
   ASSERT_EQ(a.labels.size(), 2u);
   // VOC corners are 1-based: 11..31 x 11..41 -> 10..30 x 10..40 in 0-based pixels.
   EXPECT_EQ(a.labels[0].cls, 1);
@@ -359,7 +359,7 @@ TEST(DataFormats, VocFoldersAndNames) {
   write_text(t.root / "labelimg/imgs/x.xml", voc_xml_text({t.str("labelimg/imgs/x.jpg"), 50, 40, {{0, 4, 4, 14, 24}}},
                                                           {"boat"}));
   write_text(t.root / "labelimg/data.yaml", "format: voc\ntrain: imgs\nval: imgs\nnames: [boat]\n");
-  const YoloSplit l = load_split(open_dataset(t.str("labelimg")), "train");
+  const DataSplit l = load_split(open_dataset(t.str("labelimg")), "train");
   ASSERT_EQ(l.samples.size(), 1u);
   ASSERT_EQ(l.samples[0].labels.size(), 1u);
   EXPECT_NEAR(l.samples[0].labels[0].w, 10.0 / 50, 1e-12);
@@ -374,7 +374,7 @@ TEST(DataFormats, ValidationBatchesCarryCrowdBoxes) {
     "categories": [{"id": 1, "name": "person"}],
     "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 20, 30, 40], "area": 1200, "iscrowd": 0},
                     {"id": 2, "image_id": 1, "category_id": 1, "bbox": [100, 0, 100, 50], "area": 5000, "iscrowd": 1}]})");
-  YoloSplit s = load_split(open_dataset(t.str("instances_val.json")), "val");
+  DataSplit s = load_split(open_dataset(t.str("instances_val.json")), "val");
   LoaderConfig lc;
   lc.height = lc.width = 64;
   lc.batch_size = 1;
@@ -409,7 +409,7 @@ TEST(DataFormats, LabelmeVocExportReadsCleanly) {
   ASSERT_EQ(r.splits.size(), 1u);
   EXPECT_EQ(r.splits[0].images, 3);
   EXPECT_EQ(r.splits[0].boxes, 9);
-  const YoloSplit s = load_split(d, "val");
+  const DataSplit s = load_split(d, "val");
   // 2011_000003.xml: person 191.0..313.0 x 107.369..329.369 in a 500x338 image (1-based corners).
   ASSERT_EQ(s.samples[0].labels.size(), 2u);
   EXPECT_EQ(s.samples[0].labels[0].cls, 14);

@@ -117,7 +117,7 @@ TEST(DatasetBadInput, ClassIdMustBeAnIntegerBelowTheNumberOfNames) {
             "3 0.5 0.5 0.2 0.2\n"            // 6: = number of names
             "2 0.5 0.5 0.2 0.2\n");          // 7: fine
   const std::string label = t.str("labels/train/a.txt");
-  std::vector<YoloLabel> labels;
+  std::vector<BoxLabel> labels;
   std::vector<DatasetIssue> issues;
   ASSERT_TRUE(read_yolo_label_file(label, 3, labels, issues));
   ASSERT_EQ(labels.size(), 1u);
@@ -154,7 +154,7 @@ TEST(DatasetBadInput, FifoLabelFileIsAnErrorNotAHang) {
   Fifo fifo(t.root / "labels/train/a.txt");
   const DataYaml data = load_data_yaml(t.str("data.yaml"));
 
-  const YoloSplit s = load_yolo_split(data, "train");
+  const DataSplit s = load_yolo_split(data, "train");
   ASSERT_EQ(s.samples.size(), 1u);  // a.png is left out: its objects are unknown
   EXPECT_EQ(fs::path(s.samples[0].image).filename(), "b.png");
   ASSERT_EQ(s.issues.size(), 1u);
@@ -210,7 +210,7 @@ TEST(DatasetBadInput, FifoDataYamlJsonXmlAndImagesAreErrorsNotHangs) {
 TEST(DatasetBadInput, LabelFileWithTooManyRowsIsRejected) {
   TempRoot t("bad_many_rows");
   make_yolo(t, repeat("0 0.5 0.5 0.2 0.2\n", kMaxLabelRows + 1));
-  std::vector<YoloLabel> labels;
+  std::vector<BoxLabel> labels;
   std::vector<DatasetIssue> issues;
   ASSERT_TRUE(read_yolo_label_file(t.str("labels/train/a.txt"), 3, labels, issues));
   EXPECT_TRUE(labels.empty());
@@ -225,7 +225,7 @@ TEST(DatasetBadInput, LabelFileOverTheByteLimitIsRejectedUnread) {
   TempRoot t("bad_big_label");
   make_yolo(t, "0 0.5 0.5 0.2 0.2\n");
   fs::resize_file(t.root / "labels/train/a.txt", kMaxLabelFileBytes + 1);  // sparse: nothing written
-  std::vector<YoloLabel> labels;
+  std::vector<BoxLabel> labels;
   std::vector<DatasetIssue> issues;
   ASSERT_TRUE(read_yolo_label_file(t.str("labels/train/a.txt"), 3, labels, issues));
   EXPECT_TRUE(labels.empty());
@@ -238,7 +238,7 @@ TEST(DatasetBadInput, RepeatedProblemsAreCappedPerFileAndKind) {
   // One row of 200,001 values, 5000 identical rows (4999 duplicates), 3000 rows that are not numbers.
   make_yolo(t, "0" + repeat(" 0.5", 200000) + "\n" + repeat("0 0.5 0.5 0.2 0.2\n", 5000) +
                    repeat("x 0.5 0.5 0.2 0.2\n", 3000));
-  std::vector<YoloLabel> labels;
+  std::vector<BoxLabel> labels;
   std::vector<DatasetIssue> issues;
   ASSERT_TRUE(read_yolo_label_file(t.str("labels/train/a.txt"), 3, labels, issues));
   EXPECT_EQ(labels.size(), 1u);
@@ -284,7 +284,7 @@ TEST(DatasetBadInput, RepeatedCocoProblemsAreCappedInTheReport) {
 TEST(DatasetBadInput, Utf8BomIsSkipped) {
   TempRoot t("bad_bom");
   make_yolo(t, "\xEF\xBB\xBF" "0 0.5 0.5 0.2 0.2\n");
-  std::vector<YoloLabel> labels;
+  std::vector<BoxLabel> labels;
   std::vector<DatasetIssue> issues;
   ASSERT_TRUE(read_yolo_label_file(t.str("labels/train/a.txt"), 3, labels, issues));
   EXPECT_EQ(labels.size(), 1u);
@@ -307,7 +307,7 @@ TEST(DatasetBadInput, Utf8BomIsSkipped) {
              "<annotation><size><width>32</width><height>24</height></size><object><name>dog</name>"
              "<bndbox><xmin>2</xmin><ymin>2</ymin><xmax>10</xmax><ymax>10</ymax></bndbox></object></annotation>");
   write_text(voc / "ImageSets/Main/train.txt", "\xEF\xBB\xBF" "img1\n");
-  const YoloSplit vs = load_split(open_dataset(voc.string()), "train");
+  const DataSplit vs = load_split(open_dataset(voc.string()), "train");
   ASSERT_EQ(vs.samples.size(), 1u);
   EXPECT_EQ(vs.samples[0].image, (voc / "JPEGImages/img1.jpg").string());
   EXPECT_EQ(vs.samples[0].labels.size(), 1u);
@@ -358,7 +358,7 @@ TEST(DatasetBadInput, LabelPathThatIsAFolderIsAnError) {
   make_yolo(t, "");
   fs::remove(t.root / "labels/train/a.txt");
   fs::create_directories(t.root / "labels/train/a.txt");
-  std::vector<YoloLabel> labels;
+  std::vector<BoxLabel> labels;
   std::vector<DatasetIssue> issues;
   EXPECT_TRUE(read_yolo_label_file(t.str("labels/train/a.txt"), 3, labels, issues));
   ASSERT_EQ(issues.size(), 1u);
@@ -452,7 +452,7 @@ TEST(DatasetBadInput, LongLabelTokenAndClassNamesAreClippedInMessages) {
   TempRoot t("bad_long_strings");
   // A 1 MB token in a label row, and a 1 MB category name in a COCO json.
   make_yolo(t, std::string(1 << 20, 'x') + " 0.5 0.5 0.2 0.2\n");
-  std::vector<YoloLabel> labels;
+  std::vector<BoxLabel> labels;
   std::vector<DatasetIssue> issues;
   read_yolo_label_file(t.str("labels/train/a.txt"), 3, labels, issues);
   ASSERT_EQ(issues.size(), 1u);
@@ -474,7 +474,7 @@ TEST(DatasetBadInput, LongLabelTokenAndClassNamesAreClippedInMessages) {
   write_text(voc / "ImageSets/Main/train.txt", "img1\n");
   DataYaml vd = open_dataset(voc.string());
   vd.names = {"dog"};
-  const YoloSplit vs = load_split(vd, "train");
+  const DataSplit vs = load_split(vd, "train");
   ASSERT_FALSE(vs.issues.empty());
   for (const DatasetIssue& i : vs.issues) EXPECT_LT(i.str().size(), 1000u);
 }

@@ -53,12 +53,12 @@ std::string synth_val() { return data_dir() + "/synth_val/data.yaml"; }
 // factor per image), so that round() and int() of the resize size disagree on many of them. YOLO
 // labels are normalized: they stay valid as they are.
 std::string odd_sized_copy(const test::TempRoot& t) {
-  const YoloSplit split = load_split(open_dataset(synth_val()), "val");
+  const DataSplit split = load_split(open_dataset(synth_val()), "val");
   std::string yaml = "train: images/val\nval: images/val\nnames:\n";
   for (const std::string& n : split.names) yaml += "  - \"" + n + "\"\n";
   t.write("data.yaml", yaml);
   for (size_t i = 0; i < split.samples.size(); ++i) {
-    const YoloSample& s = split.samples[i];
+    const LabeledImage& s = split.samples[i];
     const cv::Mat im = cv::imread(s.image, cv::IMREAD_COLOR);
     const double f = 0.43 + 0.023 * static_cast<double>(i);
     cv::Mat out;
@@ -85,7 +85,7 @@ PreprocessParams default_preprocessing() {
 TEST(Eval, ValidationPredictAndLoaderFeedTheSameTensor) {
   const PreprocessParams pp = default_preprocessing();
   test::TempRoot t("eval_same_tensor");
-  YoloSplit split = load_split(open_dataset(odd_sized_copy(t)), "val");
+  DataSplit split = load_split(open_dataset(odd_sized_copy(t)), "val");
   const size_t n = split.samples.size();
   ASSERT_EQ(n, 24u);
   const std::vector<std::string> names = split.names;
@@ -101,7 +101,7 @@ TEST(Eval, ValidationPredictAndLoaderFeedTheSameTensor) {
   // predict: the CLI reads the file (EXIF orientation ignored, as SG's predict) and the Detector
   // runs the pipeline on it (detect_images).
   RecordingEngine pred(static_cast<int>(names.size()));
-  for (const YoloSample& s : split.samples)
+  for (const LabeledImage& s : split.samples)
     detect_images(pred, {read_image(s.image, Orientation::AsStored)}, pp, NmsParams::predict_defaults());
   ASSERT_EQ(pred.inputs.size(), n);
 
@@ -188,7 +188,7 @@ TEST(Eval, ClassesAreMatchedByNameWhenTheOrderDiffers) {
 
 TEST(Eval, UnreadableImagesAreLeftOutAndCounted) {
   test::TempRoot t("eval_unreadable");
-  YoloSplit split = load_split(open_dataset(synth_val()), "val");
+  DataSplit split = load_split(open_dataset(synth_val()), "val");
   split.samples.resize(3);
   split.samples[1].image = t.write("broken.jpg", "not a jpeg");
   RecordingEngine rec(static_cast<int>(split.names.size()));

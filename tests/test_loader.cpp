@@ -69,7 +69,7 @@ struct TempDataset {
   ~TempDataset() { fs::remove_all(root); }
   static std::string stem(int i) { return "img" + std::to_string(10 + i); }  // sorts like the index
   std::string image(int i) const { return (root / "images/train" / (stem(i) + ".png")).string(); }
-  YoloSplit split() const { return load_yolo_split(load_data_yaml((root / "data.yaml").string()), "train"); }
+  DataSplit split() const { return load_yolo_split(load_data_yaml((root / "data.yaml").string()), "train"); }
 };
 
 LoaderConfig small_config(bool train) {

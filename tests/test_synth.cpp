@@ -278,7 +278,7 @@ TEST(Synth, LabelFilesRoundTripTheExactBoxes) {
       const std::string sp = split == 0 ? "train" : "val";
       const cv::Mat jpg = cv::imread((base / "images" / sp / (std::string(name) + ".jpg")).string());
       ASSERT_EQ(jpg.size(), img.image.size());
-      std::vector<YoloLabel> labels;
+      std::vector<BoxLabel> labels;
       std::vector<DatasetIssue> issues;
       ASSERT_TRUE(read_yolo_label_file((base / "labels" / sp / (std::string(name) + ".txt")).string(), 2, labels,
                                        issues));
@@ -347,7 +347,7 @@ TEST(Synth, DataYamlIsWellFormed) {
   EXPECT_EQ(fs::path(data.root), fs::absolute(cfg.out_dir).lexically_normal());
   EXPECT_EQ(list_split_images(data, "train").size(), 5u);
   EXPECT_EQ(list_split_images(data, "val").size(), 2u);
-  const YoloSplit train = load_yolo_split(data, "train");
+  const DataSplit train = load_yolo_split(data, "train");
   EXPECT_TRUE(train.issues.empty());
   EXPECT_EQ(train.missing_label_files, 0);  // empty images get an empty label file
 
@@ -416,7 +416,7 @@ TEST(SynthTables, DefaultClassesFollowCocoOrder) {
   EXPECT_EQ(classes.size(), 25u);
   std::set<std::string> files;
   for (const auto& e : synth_stamp_table()) EXPECT_TRUE(files.insert(e.file).second) << "duplicate " << e.file;
-  for (const char* f : synth_distractor_table()) EXPECT_TRUE(files.insert(f).second) << "duplicate " << f;
+  for (const std::string& f : synth_distractor_table()) EXPECT_TRUE(files.insert(f).second) << "duplicate " << f;
 }
 
 TEST(SynthTables, StampFilesExistAndAreRgba) {
@@ -429,7 +429,7 @@ TEST(SynthTables, StampFilesExistAndAreRgba) {
     EXPECT_LE(std::max(c.bgra.cols, c.bgra.rows), 64) << p;
     EXPECT_GT(std::min(c.bgra.cols, c.bgra.rows), 0) << p;
   }
-  for (const char* f : synth_distractor_table()) {
+  for (const std::string& f : synth_distractor_table()) {
     const std::string p = std::string(kTuxpaintStampsDir) + "/" + f;
     ASSERT_TRUE(fs::is_regular_file(p)) << p;
   }
@@ -472,7 +472,7 @@ TEST(SynthTables, TinyDatasetFromDebianAssets) {
   }
   EXPECT_EQ(sum.class_names, synth_default_classes());
   EXPECT_EQ(sum.cutouts, static_cast<int>(synth_stamp_table().size()));
-  const YoloSplit train = load_yolo_split(load_data_yaml(sum.data_yaml), "train");
+  const DataSplit train = load_yolo_split(load_data_yaml(sum.data_yaml), "train");
   EXPECT_EQ(train.samples.size(), 4u);
   EXPECT_TRUE(train.issues.empty());
   // the same image again from the same seed, through the library API

@@ -168,6 +168,33 @@ Error filesystem_error_message(const std::string& context, const fs::filesystem_
   return Error(msg + e.code().message());
 }
 
+bool read_jpeg_size(const std::string& path, int& w, int& h) {
+  std::ifstream f(path, std::ios::binary);
+  unsigned char b[4];
+  if (!f.read(reinterpret_cast<char*>(b), 2) || b[0] != 0xFF || b[1] != 0xD8) return false;
+  for (int guard = 0; guard < 1000; ++guard) {
+    int c = f.get();
+    while (c == 0xFF) c = f.get();  // fill bytes
+    if (c == EOF) return false;
+    const int marker = c;
+    if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;  // no length
+    if (!f.read(reinterpret_cast<char*>(b), 2)) return false;
+    const int len = (b[0] << 8) | b[1];
+    if (len < 2) return false;
+    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (sof) {
+      unsigned char d[5];
+      if (!f.read(reinterpret_cast<char*>(d), 5)) return false;
+      h = (d[1] << 8) | d[2];
+      w = (d[3] << 8) | d[4];
+      return w > 0 && h > 0;
+    }
+    if (marker == 0xDA || marker == 0xD9) return false;  // start of scan / end: no SOF before it
+    f.seekg(len - 2, std::ios::cur);
+  }
+  return false;
+}
+
 const std::vector<std::string>& image_extensions() {
   static const std::vector<std::string> kExt = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".jpe",
                                                 ".mpo", ".pfm", ".pgm", ".ppm", ".pbm", ".pnm", ".dng", ".heic"};

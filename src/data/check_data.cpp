@@ -111,11 +111,11 @@ std::string fmt(double v) {
 // Checks the reader cannot make, on the rows it kept (its `labels`, with their lines): a box
 // reaching past the image, and the same box written twice with different text (the reader drops
 // rows repeated with the same text, so equal values here were written differently).
-void check_label_geometry(const YoloSample& sample, const std::string& split, std::vector<DatasetIssue>& out) {
+void check_label_geometry(const LabeledImage& sample, const std::string& split, std::vector<DatasetIssue>& out) {
   // Beyond this (in image fractions) a box is reported; smaller overshoots are float formatting.
   constexpr double kTol = 1e-3;
   std::map<std::array<long long, 5>, int> first_line;
-  for (const YoloLabel& l : sample.labels) {
+  for (const BoxLabel& l : sample.labels) {
     const double x1 = l.cx - l.w / 2, x2 = l.cx + l.w / 2, y1 = l.cy - l.h / 2, y2 = l.cy + l.h / 2;
     if (x1 < -kTol || y1 < -kTol || x2 > 1 + kTol || y2 > 1 + kTol)
       out.push_back({sample.label, l.line, IssueKind::BoxOutsideImage,
@@ -191,9 +191,9 @@ std::vector<ImageStatus> check_images(const std::vector<std::string>& paths, con
 // Where a split's label files live: the label folder of every image, and for a folder source its
 // images/ -> labels/ counterpart (searched recursively, so that label files of images that are gone
 // are found too).
-void label_folders(const DataYaml& data, const std::string& split, const YoloSplit& ys, std::set<std::string>& flat,
+void label_folders(const DataYaml& data, const std::string& split, const DataSplit& ys, std::set<std::string>& flat,
                    std::set<std::string>& recursive) {
-  for (const YoloSample& s : ys.samples) flat.insert(fs::path(s.label).parent_path().string());
+  for (const LabeledImage& s : ys.samples) flat.insert(fs::path(s.label).parent_path().string());
   for (const std::string& src : data.splits.at(split)) {
     std::error_code ec;
     if (!fs::is_directory(src, ec)) continue;
@@ -271,7 +271,7 @@ const std::vector<std::string>& split_order() {
 namespace {
 
 DataReport check_splits(const DataYaml& data, const std::vector<std::string>& splits_in, const CheckOptions& opt,
-                        std::map<std::string, YoloSplit>* loaded) {
+                        std::map<std::string, DataSplit>* loaded) {
   DataReport rep;
   rep.data = data.yaml_path;
   rep.format = data.format;
@@ -292,7 +292,7 @@ DataReport check_splits(const DataYaml& data, const std::vector<std::string>& sp
   std::set<std::string> expected_labels, flat_dirs, recursive_dirs, split_sources;
 
   for (const std::string& split : splits) {
-    YoloSplit ys = load_split(data, split);  // throws when the split or a source is missing
+    DataSplit ys = load_split(data, split);  // throws when the split or a source is missing
     for (const std::string& src : data.splits.at(split)) split_sources.insert(fs::path(src).lexically_normal().string());
     SplitStats st;
     st.split = split;
@@ -314,7 +314,7 @@ DataReport check_splits(const DataYaml& data, const std::vector<std::string>& sp
       // A label file the reader could not use left its image out; it is no label without an image.
       if (yolo) expected_labels.insert(fs::path(is.file).lexically_normal().string());
     }
-    for (const YoloSample& s : ys.samples) {
+    for (const LabeledImage& s : ys.samples) {
       expected_labels.insert(fs::path(s.label).lexically_normal().string());
       if (s.has_label_file) {
         ++st.label_files;
@@ -322,13 +322,13 @@ DataReport check_splits(const DataYaml& data, const std::vector<std::string>& sp
       }
       if (s.labels.empty()) ++st.background;
       st.boxes += static_cast<int>(s.labels.size());
-      for (const YoloLabel& l : s.labels)
+      for (const BoxLabel& l : s.labels)
         if (l.cls >= 0 && l.cls < nc) ++st.boxes_per_class[static_cast<size_t>(l.cls)];
     }
 
     // Images not seen in an earlier split.
     std::vector<std::string> fresh;
-    for (const YoloSample& s : ys.samples)
+    for (const LabeledImage& s : ys.samples)
       if (!image_status.count(s.image)) fresh.push_back(s.image);
     const std::vector<ImageStatus> fresh_status = check_images(fresh, opt, split);
     for (size_t i = 0; i < fresh.size(); ++i) {
@@ -354,7 +354,7 @@ DataReport check_splits(const DataYaml& data, const std::vector<std::string>& sp
       }
     }
     std::map<std::string, std::pair<int, std::string>> overlap;  // other split -> count, first image
-    for (const YoloSample& s : ys.samples) {
+    for (const LabeledImage& s : ys.samples) {
       const ImageStatus status = image_status[s.image];
       if (status == ImageStatus::Missing || status == ImageStatus::NotAFile || status == ImageStatus::Unreadable) {
         rep.bad_images.insert(s.image);
@@ -408,7 +408,7 @@ DataReport check_splits(const DataYaml& data, const std::vector<std::string>& sp
 }  // namespace
 
 DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& splits, const CheckOptions& opt,
-                         std::map<std::string, YoloSplit>* loaded) {
+                         std::map<std::string, DataSplit>* loaded) {
   try {
     return check_splits(data, splits, opt, loaded);
   } catch (const fs::filesystem_error& e) {
@@ -429,9 +429,9 @@ std::vector<std::string> enforce_data_report(const DataReport& report, bool stri
   return lines;
 }
 
-void drop_bad_images(YoloSplit& split, const DataReport& report) {
+void drop_bad_images(DataSplit& split, const DataReport& report) {
   auto& v = split.samples;
-  v.erase(std::remove_if(v.begin(), v.end(), [&](const YoloSample& s) { return report.bad_images.count(s.image) > 0; }),
+  v.erase(std::remove_if(v.begin(), v.end(), [&](const LabeledImage& s) { return report.bad_images.count(s.image) > 0; }),
           v.end());
 }
 

@@ -233,7 +233,7 @@ class IssueLimiter {
 };
 
 // Parses one row into `label`; returns false (and records why) when the row must be dropped.
-bool parse_label_row(const std::vector<std::string>& tokens, size_t n, int num_classes, int line_no, YoloLabel& label,
+bool parse_label_row(const std::vector<std::string>& tokens, size_t n, int num_classes, int line_no, BoxLabel& label,
                      IssueLimiter& issues) {
   auto report = [&](IssueKind kind, const std::string& msg) {
     issues.add(line_no, kind, msg);
@@ -284,7 +284,7 @@ bool parse_label_row(const std::vector<std::string>& tokens, size_t n, int num_c
 enum class LabelFile { Missing, Read, Unreadable };
 
 // read_yolo_label_file(), telling a label file that cannot be used apart from a missing one.
-LabelFile read_label_file(const std::string& label_path, int num_classes, std::vector<YoloLabel>& labels,
+LabelFile read_label_file(const std::string& label_path, int num_classes, std::vector<BoxLabel>& labels,
                           std::vector<DatasetIssue>& issues) {
   labels.clear();
   auto unusable = [&](int line, const std::string& why) {
@@ -323,7 +323,7 @@ LabelFile read_label_file(const std::string& label_path, int num_classes, std::v
   for_each_line([&](int line_no, std::string_view line) {
     size_t n = 0;
     const std::vector<std::string> tokens = split_whitespace(line, kMaxRowValues, n);
-    YoloLabel label;
+    BoxLabel label;
     if (n == 0 || !parse_label_row(tokens, n, num_classes, line_no, label, limited)) return true;
     std::string key;
     for (const std::string& t : tokens) key += (key.empty() ? "" : " ") + t;
@@ -559,17 +559,17 @@ std::string image_to_label_path(const std::string& image_path) {
   return p + ".txt";
 }
 
-bool read_yolo_label_file(const std::string& label_path, int num_classes, std::vector<YoloLabel>& labels,
+bool read_yolo_label_file(const std::string& label_path, int num_classes, std::vector<BoxLabel>& labels,
                           std::vector<DatasetIssue>& issues) {
   return read_label_file(label_path, num_classes, labels, issues) != LabelFile::Missing;
 }
 
-YoloSplit load_yolo_split(const DataYaml& data, const std::string& split) {
-  YoloSplit out;
+DataSplit load_yolo_split(const DataYaml& data, const std::string& split) {
+  DataSplit out;
   out.names = data.names;
   const int nc = static_cast<int>(data.names.size());
   for (const std::string& image : list_split_images(data, split)) {
-    YoloSample s;
+    LabeledImage s;
     s.image = image;
     s.label = image_to_label_path(image);
     const LabelFile read = read_label_file(s.label, nc, s.labels, out.issues);
@@ -583,7 +583,7 @@ YoloSplit load_yolo_split(const DataYaml& data, const std::string& split) {
   return out;
 }
 
-void yolo_to_pixel_xywh(const YoloLabel& label, ImageSize size, double xywh[4]) {
+void yolo_to_pixel_xywh(const BoxLabel& label, ImageSize size, double xywh[4]) {
   const double W = size.width, H = size.height;
   xywh[0] = (label.cx - label.w / 2) * W;
   xywh[1] = (label.cy - label.h / 2) * H;
@@ -812,7 +812,7 @@ CocoDataset load_coco_json(const std::string& path, std::vector<DatasetIssue>* i
   return parse_coco_json(read_text_file(path, "COCO json"), issues ? path : fs::path(path).filename().string(), issues);
 }
 
-CocoDataset coco_from_yolo(const YoloSplit& split, const std::vector<ImageSize>& sizes) {
+CocoDataset coco_from_yolo(const DataSplit& split, const std::vector<ImageSize>& sizes) {
   if (sizes.size() != split.samples.size())
     throw Error("coco_from_yolo: " + std::to_string(sizes.size()) + " image sizes for " +
                 std::to_string(split.samples.size()) + " images");
@@ -822,7 +822,7 @@ CocoDataset coco_from_yolo(const YoloSplit& split, const std::vector<ImageSize>&
     data.categories.push_back({static_cast<int64_t>(k), split.names[k]});
   int64_t next_ann_id = 1;  // never 0: pycocotools reads a matched gt id of 0 as "unmatched"
   for (size_t i = 0; i < split.samples.size(); ++i) {
-    const YoloSample& s = split.samples[i];
+    const LabeledImage& s = split.samples[i];
     CocoImage img;
     img.id = static_cast<int64_t>(i);
     img.file_name = s.image;
@@ -830,7 +830,7 @@ CocoDataset coco_from_yolo(const YoloSplit& split, const std::vector<ImageSize>&
     img.height = sizes[i].height;
     data.images.push_back(img);
     for (const auto* list : {&s.labels, &s.ignored})
-      for (const YoloLabel& l : *list) {
+      for (const BoxLabel& l : *list) {
         CocoAnnotation ann;
         ann.id = next_ann_id++;
         ann.image_id = img.id;

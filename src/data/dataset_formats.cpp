@@ -39,10 +39,13 @@ std::string fmt(double v) {
   return os.str();
 }
 
-// The size of an image whose annotation file does not record it (decodes the image). {0, 0} when
-// it cannot be read: check-data reports the image itself.
+// The size of an image whose annotation file does not record it (from a JPEG's header, else by
+// decoding it; without EXIF rotation either way, as cv::IMREAD_UNCHANGED). {0, 0} when it cannot be
+// read: check-data reports the image itself.
 ImageSize read_image_size(const std::string& path) {
   if (!file_problem(path).empty()) return {};  // cv::imread would wait forever on a FIFO
+  int w = 0, h = 0;
+  if (read_jpeg_size(path, w, h)) return {w, h};
   const cv::Mat im = cv::imread(path, cv::IMREAD_UNCHANGED);
   return im.empty() ? ImageSize{} : ImageSize{im.cols, im.rows};
 }
@@ -51,7 +54,7 @@ ImageSize read_image_size(const std::string& path) {
 // normalized by its size, with the checks every format shares. `where` prefixes messages
 // ("object 'dog'", "annotations[17] (id 5)"); returns false when the box is dropped.
 struct BoxAdder {
-  YoloSample& sample;
+  LabeledImage& sample;
   std::vector<DatasetIssue>& issues;
   std::set<std::vector<long long>> seen;  // (ignored?, class, box in 1/100 px) per image
 
@@ -82,7 +85,7 @@ struct BoxAdder {
       report(IssueKind::Duplicate, "the same box twice in one image (kept once)");
       return false;
     }
-    YoloLabel l;
+    BoxLabel l;
     l.cls = cls;
     l.cx = (cx1 + cx2) / 2 / W, l.cy = (cy1 + cy2) / 2 / H;
     l.w = (cx2 - cx1) / W, l.h = (cy2 - cy1) / H;
@@ -151,13 +154,13 @@ void resolve_coco_names(DataYaml& data) {
   if (data.names.empty()) throw Error(clip(data.yaml_path) + ": the COCO json has no categories");
 }
 
-YoloSplit load_coco_split(const DataYaml& data, const std::string& split) {
+DataSplit load_coco_split(const DataYaml& data, const std::string& split) {
   const auto ds = coco_split_json(data, split);
   const std::string json_path = data.splits.at(split).front();
   auto dir = data.image_dirs.find(split);
   const std::string root = resolve_coco_image_root(*ds, json_path, dir == data.image_dirs.end() ? "" : dir->second);
 
-  YoloSplit out;
+  DataSplit out;
   out.format = DataFormat::Coco;
   out.names = data.names;
   out.issues = ds->notes;
@@ -166,7 +169,7 @@ YoloSplit load_coco_split(const DataYaml& data, const std::string& split) {
   int measured = 0;
   for (size_t i = 0; i < ds->images.size(); ++i) {
     const CocoImage& im = ds->images[i];
-    YoloSample s;
+    LabeledImage s;
     s.image = (fs::path(root) / im.file_name).lexically_normal().string();
     s.label = json_path;
     s.has_label_file = true;
@@ -291,8 +294,8 @@ void resolve_voc_names(DataYaml& data) {
   data.names = all_voc ? voc : std::vector<std::string>(found.begin(), found.end());
 }
 
-YoloSplit load_voc_split(const DataYaml& data, const std::string& split) {
-  YoloSplit out;
+DataSplit load_voc_split(const DataYaml& data, const std::string& split) {
+  DataSplit out;
   out.format = DataFormat::Voc;
   out.names = data.names;
   std::map<std::string, int> class_of;
@@ -300,7 +303,7 @@ YoloSplit load_voc_split(const DataYaml& data, const std::string& split) {
   int measured = 0;
   std::string measured_example;
   for (const VocEntry& e : voc_entries(data, split)) {
-    YoloSample s;
+    LabeledImage s;
     s.image = e.image;
     s.label = e.xml;
     s.has_label_file = !e.xml.empty();
@@ -518,7 +521,7 @@ DataYaml open_dataset(const std::string& arg) {
   }
 }
 
-YoloSplit load_split(const DataYaml& data, const std::string& split) {
+DataSplit load_split(const DataYaml& data, const std::string& split) {
   if (!data.splits.count(split)) {
     std::string have;
     for (const auto& kv : data.splits) have += (have.empty() ? "" : ", ") + kv.first;

@@ -37,7 +37,7 @@ struct Raw {
 // ---------------------------------------------------------------------------------------------
 
 struct DataLoader::Impl {
-  YoloSplit split;
+  DataSplit split;
   LoaderConfig cfg;
   std::vector<int> used;      // indices into split.samples, in split order
   std::vector<int> used_pos;  // split index -> position in `used` (-1 when not used)
@@ -159,7 +159,7 @@ int DataLoader::Impl::load_readable(int idx, Raw& raw) {
 Sample DataLoader::Impl::to_sample(int idx, const Raw& raw) const {
   Sample s;
   s.image = raw.image;
-  for (const YoloLabel& l : split.samples[idx].labels) {
+  for (const BoxLabel& l : split.samples[idx].labels) {
     double xywh[4];
     yolo_to_pixel_xywh(l, ImageSize{raw.src_w, raw.src_h}, xywh);
     s.boxes.push_back({static_cast<float>(xywh[0] * raw.r), static_cast<float>(xywh[1] * raw.r),
@@ -213,7 +213,7 @@ Batch DataLoader::Impl::build(int ep, long b, const std::vector<int>& ord) {
       }
       clip_and_filter_boxes(s, cfg.augment.min_box_edge);
       // Crowd / difficult boxes: not targets, but SG's metric ignores detections on them.
-      for (const YoloLabel& l : split.samples[idx].ignored) {
+      for (const BoxLabel& l : split.samples[idx].ignored) {
         double xywh[4];
         yolo_to_pixel_xywh(l, ImageSize{raw.src_w, raw.src_h}, xywh);
         const float x1 = static_cast<float>(xywh[0] * lb.scale + lb.pad_left);
@@ -289,7 +289,7 @@ void DataLoader::Impl::stop_workers() {
 // DataLoader
 // ---------------------------------------------------------------------------------------------
 
-DataLoader::DataLoader(YoloSplit split, LoaderConfig cfg) : impl_(std::make_unique<Impl>()) {
+DataLoader::DataLoader(DataSplit split, LoaderConfig cfg) : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
   if (cfg.batch_size < 1) throw Error("loader: batch size must be >= 1");
   if (cfg.height < 32 || cfg.width < 32) throw Error("loader: input size must be at least 32x32");

@@ -20,12 +20,12 @@ namespace yolonas {
 
 // ---- evaluation sets --------------------------------------------------------------------------------
 
-EvalSet eval_set_from_split(YoloSplit split, const std::string& source) {
+EvalSet eval_set_from_split(DataSplit split, const std::string& source) {
   EvalSet set;
   set.source = source;
   set.names = split.names;
   set.notes = split.issues;
-  for (const YoloSample& s : split.samples) set.image_paths.push_back(s.image);
+  for (const LabeledImage& s : split.samples) set.image_paths.push_back(s.image);
   set.split = std::move(split);
   return set;
 }
@@ -287,7 +287,7 @@ EvalResult evaluate(InferenceEngine& engine, const std::vector<std::string>& mod
   // Ground truth in COCO form, over the images that were read.
   std::vector<size_t> gt_pos(N, SIZE_MAX);
   if (set.split) {
-    YoloSplit kept;
+    DataSplit kept;
     kept.names = set.split->names;
     std::vector<ImageSize> kept_sizes;
     for (size_t i = 0; i < N; ++i)

@@ -412,11 +412,11 @@ void Trainer::setup() {
   CheckOptions copt;
   copt.workers = std::max(1, cfg_.workers);
   copt.progress = true;
-  std::map<std::string, YoloSplit> splits;
+  std::map<std::string, DataSplit> splits;
   const DataReport report = check_dataset(data, {"train", "val"}, copt, &splits);
   for (const auto& w : enforce_data_report(report, cfg_.strict)) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  YoloSplit train_split = std::move(splits.at("train"));
-  YoloSplit val_split = std::move(splits.at("val"));
+  DataSplit train_split = std::move(splits.at("train"));
+  DataSplit val_split = std::move(splits.at("val"));
   drop_bad_images(train_split, report);
   drop_bad_images(val_split, report);
 

@@ -38,6 +38,11 @@ std::string try_read_text_file(const std::string& path, uintmax_t max_bytes, std
 // yolonas::Error naming `context` (a data.yaml and split, for instance), the path and the reason.
 Error filesystem_error_message(const std::string& context, const std::filesystem::filesystem_error& e);
 
+// Width and height from a JPEG's SOF segment, without decoding (false when the file is not a JPEG
+// or has no frame header before its first scan). Lets large images be decoded at 1/2, 1/4 or 1/8
+// scale, and sizes be known without decoding.
+bool read_jpeg_size(const std::string& path, int& w, int& h);
+
 // The image file extensions yolonas lists in folders (lower case, with the dot, most common first):
 // Ultralytics' IMG_FORMATS plus the netpbm family and .jpe that OpenCV reads. Files of a listed
 // type that OpenCV cannot decode (.heic, .dng) are reported as unreadable, not silently skipped.

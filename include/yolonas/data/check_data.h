@@ -62,7 +62,7 @@ struct CheckOptions {
 // `loaded`, when given, receives the splits as read (the trainer uses them instead of reading the
 // label files again).
 DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& splits = {},
-                         const CheckOptions& options = {}, std::map<std::string, YoloSplit>* loaded = nullptr);
+                         const CheckOptions& options = {}, std::map<std::string, DataSplit>* loaded = nullptr);
 
 // For the trainer: strict and errors -> throws yolonas::Error with the summary and the first problems;
 // otherwise returns the lines to print as warnings (problems, at most max_listed, and what is skipped),
@@ -70,6 +70,6 @@ DataReport check_dataset(const DataYaml& data, const std::vector<std::string>& s
 std::vector<std::string> enforce_data_report(const DataReport& report, bool strict, size_t max_listed = 20);
 
 // Removes the report's bad images from a split (strict=false training).
-void drop_bad_images(YoloSplit& split, const DataReport& report);
+void drop_bad_images(DataSplit& split, const DataReport& report);
 
 }  // namespace yolonas

@@ -3,7 +3,7 @@
 //       `class cx cy w h` (normalized) row per object;
 //   (b) COCO instances json (images, annotations with bbox xywh / area / iscrowd, categories);
 //   (c) Pascal VOC xml (one file per image, see voc.h).
-// Every format is read into the same YoloSplit (normalized boxes per image), which the loader, the
+// Every format is read into the same DataSplit (normalized boxes per image), which the loader, the
 // trainer and check-data use; open_dataset() accepts a data.yaml of any format, a COCO or VOC
 // dataset folder, or one COCO json.
 // Problems in label files are collected as DatasetIssue records (file, line, kind, message) instead
@@ -133,7 +133,8 @@ std::vector<std::string> list_split_images(const DataYaml& data, const std::stri
 // Ultralytics' rule: the last "/images/" path component becomes "/labels/" and the extension ".txt".
 std::string image_to_label_path(const std::string& image_path);
 
-struct YoloLabel {
+// One object of an image, in any format: class index and normalized centre box.
+struct BoxLabel {
   int cls = 0;
   double cx = 0, cy = 0, w = 0, h = 0;  // normalized to the image size
   int line = 0;  // 1-based line of the row / object / annotation in its label file, xml or json; 0 = unknown
@@ -148,27 +149,29 @@ struct YoloLabel {
 // kMaxLabelRows rows -- is one bad_row issue (line 0) and gives no labels; load_yolo_split() leaves
 // its image out (its objects are unknown). A leading UTF-8 BOM is skipped. num_classes <= 0 skips the
 // class-range check (the class must still fit an int).
-bool read_yolo_label_file(const std::string& label_path, int num_classes, std::vector<YoloLabel>& labels,
+bool read_yolo_label_file(const std::string& label_path, int num_classes, std::vector<BoxLabel>& labels,
                           std::vector<DatasetIssue>& issues);
 
 struct ImageSize {
   int width = 0, height = 0;
 };
 
-struct YoloSample {
+// One image of a split with its objects (YOLO label file, COCO annotations or VOC xml).
+struct LabeledImage {
   std::string image;          // image path
   std::string label;          // expected label path (may not exist); COCO: the json; VOC: the xml
   bool has_label_file = false;
-  std::vector<YoloLabel> labels;
-  std::vector<YoloLabel> ignored;  // COCO iscrowd / VOC difficult: not trained on, ignored when evaluating
+  std::vector<BoxLabel> labels;
+  std::vector<BoxLabel> ignored;  // COCO iscrowd / VOC difficult: not trained on, ignored when evaluating
   ImageSize size;             // from the json / xml (0 x 0 when the format does not record it)
   int64_t image_id = -1;      // COCO: the image's id in the json
 };
 
-struct YoloSplit {
+// One split of a dataset of any format, as the loader, the trainer, check-data and val use it.
+struct DataSplit {
   DataFormat format = DataFormat::Yolo;
   std::vector<std::string> names;
-  std::vector<YoloSample> samples;     // sorted by image path (COCO: in json order)
+  std::vector<LabeledImage> samples;     // sorted by image path (COCO: in json order)
   std::vector<DatasetIssue> issues;    // label problems, in file order
   int missing_label_files = 0;         // images without a label file (= background images)
 };
@@ -176,7 +179,7 @@ struct YoloSplit {
 // Lists the split's images and reads every label file. Images are not opened here: labels are
 // normalized, and the pixel size is known once the caller loads the image. An image whose label file
 // cannot be read (see read_yolo_label_file) is left out, with the issue in `issues`.
-YoloSplit load_yolo_split(const DataYaml& data, const std::string& split);
+DataSplit load_yolo_split(const DataYaml& data, const std::string& split);
 
 // data= as the user gives it: a data.yaml; a folder holding data.yaml; a COCO folder
 // (annotations/instances_<split>*.json, images beside them as resolve_coco_image_root() finds);
@@ -187,12 +190,12 @@ YoloSplit load_yolo_split(const DataYaml& data, const std::string& split);
 DataYaml open_dataset(const std::string& data);
 
 // Reads one split of any format into normalized boxes (YOLO rows, COCO annotations, VOC objects).
-// COCO crowd boxes and VOC difficult objects go to YoloSample::ignored (not trained on, ignored in
+// COCO crowd boxes and VOC difficult objects go to LabeledImage::ignored (not trained on, ignored in
 // evaluation). Problems are reported in the split's issues with file and line.
-YoloSplit load_split(const DataYaml& data, const std::string& split);
+DataSplit load_split(const DataYaml& data, const std::string& split);
 
 // Normalized cx,cy,w,h -> pixel x,y,w,h (top-left corner) for a width x height image.
-void yolo_to_pixel_xywh(const YoloLabel& label, ImageSize size, double xywh[4]);
+void yolo_to_pixel_xywh(const BoxLabel& label, ImageSize size, double xywh[4]);
 
 // ---------------------------------------------------------------------------------------------
 // (b) COCO instances json
@@ -267,7 +270,7 @@ std::vector<int> json_array_element_lines(const std::string& text, const std::st
 // COCO ground truth for a YOLO split whose image sizes are known: image ids 0..N-1 in sample
 // order, category id = class index, annotation ids from 1 (pycocotools treats a ground-truth id of 0
 // as "no match", so 0 is never used), area = w*h in pixels, iscrowd 0 (1 for the ignored boxes).
-CocoDataset coco_from_yolo(const YoloSplit& split, const std::vector<ImageSize>& sizes);
+CocoDataset coco_from_yolo(const DataSplit& split, const std::vector<ImageSize>& sizes);
 
 // Folder that COCO `file_name`s are relative to: `images_dir` when given, else the first of
 // <json folder>, <json folder>/images, <json folder>/../images/<json stem without "instances_">,

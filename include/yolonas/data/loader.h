@@ -81,7 +81,7 @@ class DataLoader {
  public:
   // Throws yolonas::Error when the split is empty, or (strict) when it has label errors, or when
   // drop_last leaves no batch.
-  DataLoader(YoloSplit split, LoaderConfig cfg);
+  DataLoader(DataSplit split, LoaderConfig cfg);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;

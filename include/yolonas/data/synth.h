@@ -40,20 +40,20 @@ inline constexpr int kSynthPlacementTries = 12;  // positions tried per cut-out 
 
 // One photo-like tuxpaint stamp and the COCO class it shows. `file` is relative to the stamps dir.
 struct SynthStampEntry {
-  const char* file;
-  const char* coco_class;
+  std::string file;        // relative to the stamps dir
+  std::string coco_class;
 };
 // The labelled cut-outs (documented in docs/SYNTH.md). Cartoon drawings are not in it.
 const std::vector<SynthStampEntry>& synth_stamp_table();
 
 // Photo-like stamps of things that are not among the synth classes (flowers, tools, fish, lions,
 // ...): pasted unlabelled as hard negatives. Relative to the stamps dir.
-const std::vector<const char*>& synth_distractor_table();
+const std::vector<std::string>& synth_distractor_table();
 
 // A background photo or texture, chosen to show none of the synth classes.
 struct SynthBackgroundEntry {
-  const char* path;     // absolute path where the Debian package installs it
-  const char* package;  // Debian package
+  std::string path;     // absolute path where the Debian package installs it
+  std::string package;  // Debian package
 };
 const std::vector<SynthBackgroundEntry>& synth_background_table();
 // The packages of synth_background_table(), in table order, without repeats.

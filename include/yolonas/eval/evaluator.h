@@ -21,6 +21,7 @@
 #include "yolonas/data/dataset.h"
 #include "yolonas/detect/pipeline.h"
 #include "yolonas/eval/coco_eval.h"
+#include "yolonas/eval/sg_metrics.h"
 #include "yolonas/eval/eval_plots.h"
 
 namespace yolonas {
@@ -33,11 +34,11 @@ struct EvalSet {
   // The ground truth: a COCO json as read (ids, `area`, iscrowd kept; images in image_paths order),
   // or a split of any format (normalized boxes, turned into pixels once each image's size is known).
   std::optional<CocoDataset> coco;
-  std::optional<YoloSplit> split;
+  std::optional<DataSplit> split;
   std::vector<DatasetIssue> notes;       // the reader's notes on the labels (shown by `val`)
 };
 
-EvalSet eval_set_from_split(YoloSplit split, const std::string& source);
+EvalSet eval_set_from_split(DataSplit split, const std::string& source);
 // `image_root`: the folder COCO file_names are relative to (resolve_coco_image_root()).
 EvalSet eval_set_from_coco(CocoDataset gt, const std::string& image_root);
 
