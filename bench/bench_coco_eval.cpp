@@ -4,10 +4,8 @@
 // copies of the boxes, some with the wrong class, plus random boxes). Also times the results-file
 // round trip (serialize + parse), which `yolonas val gt= pred=` pays on top.
 //
-// Build (not part of the CMake targets):
-//   g++ -std=c++17 -O2 -Iinclude -I/usr/include/opencv4 bench/bench_coco_eval.cpp
-//       src/coco_eval.cpp src/dataset.cpp -lyaml-cpp -o /tmp/bench_coco_eval
-//   /tmp/bench_coco_eval [images=5000] [dets_per_image=100]
+// Build (not built by default): cmake --build build --target bench_coco_eval
+//   build/bench_coco_eval [images=5000] [dets_per_image=100]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>

@@ -11,7 +11,7 @@ int cmd_train(const Args& args) {
   args.check_known({"data", "model", "weights", "preset", "epochs", "batch", "imgsz", "optimizer", "lr0",
                     "weight_decay", "momentum", "nesterov", "warmup_epochs", "warmup_steps", "warmup_mode", "warmup_initial_lr", "final_lr_ratio",
                     "ema", "ema_decay", "clip_grad", "accumulate", "freeze", "workers", "seed", "threads", "rgb",
-                    "cache", "strict", "val_period", "max_batches", "plots", "project", "name", "exist_ok", "resume", "device", "match_names",
+                    "cache", "strict", "val_period", "patience", "max_batches", "plots", "project", "name", "exist_ok", "resume", "device", "match_names",
                     "mosaic", "mixup", "hsv", "fliplr", "degrees", "translate", "scale", "shear", "augment"});
   TrainConfig c;
   c.apply_preset(args.str("preset", "finetune"));
@@ -50,6 +50,7 @@ int cmd_train(const Args& args) {
   c.cache_ram = cache != "false";
   c.strict = args.boolean("strict", c.strict);
   c.val_period = args.integer("val_period", c.val_period);
+  c.patience = args.integer_in("patience", c.patience, 0, 1000000);
   c.max_batches = args.integer("max_batches", c.max_batches);
   c.plots = args.boolean("plots", c.plots);
   c.project = args.str("project", c.project);
@@ -76,6 +77,7 @@ int cmd_train(const Args& args) {
       c.optimizer != "adam" && c.optimizer != "sgd")
     throw Error("optimizer=" + c.optimizer + ": expected AdamW, Adam or SGD");
   TrainResult r = train(c);
+  if (!r.stopped_early.empty()) std::printf("stopped after epoch %d: %s\n", r.epochs_done, r.stopped_early.c_str());
   std::printf("training done: best mAP50-95 %.4f, mAP50 %.4f\nweights: %s (best), %s (last)\nResults saved to %s\n",
               r.best_map50_95, r.best_map50, r.best.c_str(), r.last.c_str(), r.run_dir.c_str());
   return 0;

@@ -21,6 +21,7 @@
 #include "torch_test_util.h"
 #include "yolonas/model/checkpoint.h"
 #include "yolonas/core/error.h"
+#include "yolonas/train/hooks.h"
 #include "yolonas/train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -299,4 +300,70 @@ TEST(Train, FineTuneKeepsPretrainedClassOutputsMatchedByName) {
       }
     }
   }
+}
+
+namespace {
+
+// A user hook: counts the calls, adds a column to results.csv, keeps state in the checkpoint, and
+// replaces the validation mAP with a constant so that early stopping must end the run.
+struct RecordingHook : HookBase {
+  int n_before_train = 0, n_before_epoch = 0, n_before_step = 0, n_after_step = 0, n_after_epoch = 0, n_after_train = 0;
+  int optimizer_steps = 0;
+  std::string name() const override { return "recorder"; }
+  void before_train(Trainer&) override { ++n_before_train; }
+  void before_epoch(Trainer&) override { ++n_before_epoch; }
+  void before_step(Trainer&) override { ++n_before_step; }
+  void after_step(Trainer& t) override {
+    ++n_after_step;
+    optimizer_steps += t.optimizer_stepped();
+  }
+  void after_epoch(Trainer& t) override {
+    ++n_after_epoch;
+    t.metrics().put("custom/steps", optimizer_steps);
+    if (t.metrics().get("metrics/mAP50-95")) t.metrics().put("metrics/mAP50-95", 0.5);  // never improves
+  }
+  void after_train(Trainer&) override { ++n_after_train; }
+  nlohmann::json state() const override { return {{"epochs_seen", n_after_epoch}}; }
+};
+
+}  // namespace
+
+TEST(Train, UserHooksRunAndEarlyStoppingEndsTheRun) {
+  const std::string root = fresh_dir("hooks");
+  const std::string data = write_shapes_dataset(root + "/data", 8, 4, 128, 5);
+  TrainConfig c = tiny_config(data, root + "/runs");
+  c.epochs = 8;
+  c.plots = false;
+  Trainer t(c);
+  auto rec = std::make_unique<RecordingHook>();
+  RecordingHook* r = rec.get();
+  t.register_hook(std::move(rec));
+  t.register_hook(std::make_unique<EarlyStoppingHook>(2));
+  EXPECT_THROW(t.register_hook(std::make_unique<EarlyStoppingHook>(3)), Error);  // names are unique
+  const TrainResult res = t.train();
+  // Epoch 1 sets the best (0.5); epochs 2 and 3 do not beat it: patience 2 stops after epoch 3.
+  EXPECT_EQ(res.epochs_done, 3);
+  EXPECT_NE(res.stopped_early.find("patience=2"), std::string::npos) << res.stopped_early;
+  EXPECT_EQ(r->n_before_train, 1);
+  EXPECT_EQ(r->n_after_train, 1);
+  EXPECT_EQ(r->n_before_epoch, 3);
+  EXPECT_EQ(r->n_after_epoch, 3);
+  EXPECT_EQ(r->n_before_step, 3 * 2);  // 8 images, batch 4
+  EXPECT_EQ(r->n_after_step, 3 * 2);
+  EXPECT_EQ(r->optimizer_steps, 3 * 2);
+  // The hook's column is in results.csv, one row per epoch run.
+  std::ifstream csv(res.run_dir + "/results.csv");
+  std::string header, line;
+  std::getline(csv, header);
+  EXPECT_NE(header.find("custom/steps"), std::string::npos) << header;
+  int rows = 0;
+  while (std::getline(csv, line)) ++rows;
+  EXPECT_EQ(rows, 3);
+  // Every hook's state is in the checkpoint.
+  const Checkpoint ck = read_checkpoint(res.last, false);
+  ASSERT_TRUE(ck.train_state_json.has_value());
+  const nlohmann::json hooks = nlohmann::json::parse(*ck.train_state_json).at("hooks");
+  EXPECT_EQ(hooks.at("recorder").at("epochs_seen").get<int>(), 3);
+  EXPECT_EQ(hooks.at("early_stopping").at("bad").get<int>(), 2);
+  EXPECT_DOUBLE_EQ(hooks.at("checkpoint").at("best_fitness").get<double>(), 0.5);
 }
