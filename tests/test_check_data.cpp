@@ -23,11 +23,6 @@ using namespace yolonas::test;
 
 namespace {
 
-void write_text(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << text;
-}
-
 void write_image(const fs::path& p, int w = 64, int h = 48) {
   fs::create_directories(p.parent_path());
   cv::Mat img(h, w, CV_8UC3, cv::Scalar(90, 120, 150));

@@ -37,17 +37,6 @@ std::string read_bytes(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
-// Runs f and returns the yolonas::Error message ("" if nothing was thrown).
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 }  // namespace
 
 TEST(Checkpoint, ReadsSGLayoutPreferringEma) {

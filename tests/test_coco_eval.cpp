@@ -24,6 +24,7 @@
 
 namespace fs = std::filesystem;
 using namespace yolonas;
+using namespace yolonas::test;
 
 namespace {
 
@@ -82,21 +83,6 @@ fs::path temp_dir(const std::string& name) {
   fs::remove_all(p);
   fs::create_directories(p);
   return p;
-}
-
-void write_text(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << text;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 const char* kLabelmeJson =

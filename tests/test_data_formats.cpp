@@ -27,23 +27,9 @@ using namespace yolonas::test;
 
 namespace {
 
-void write_text(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p) << text;
-}
-
 void write_image(const fs::path& p, int w, int h) {
   fs::create_directories(p.parent_path());
   ASSERT_TRUE(cv::imwrite(p.string(), cv::Mat(h, w, CV_8UC3, cv::Scalar(80, 100, 120))));
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // The problems of a report as "file-name:line:kind" strings, for compact expectations.

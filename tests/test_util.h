@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "yolonas/core/error.h"
+
 namespace yolonas::test {
 
 inline std::string data_dir() { return YOLONAS_TEST_DATA; }            // tests/data (in the repo)
@@ -37,6 +39,26 @@ struct TempRoot {
     return p.lexically_normal().string();
   }
 };
+
+// Writes `text` to `p` (folders created), byte for byte.
+inline void write_text(const std::filesystem::path& p, const std::string& text) {
+  std::filesystem::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+// Runs f and returns the yolonas::Error message it throws ("" if nothing was thrown; any other
+// exception propagates and fails the test).
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const yolonas::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace yolonas::test
 
