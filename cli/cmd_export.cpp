@@ -48,6 +48,7 @@ int cmd_export(const Args& args) {
     eo.producer_version = "0.1.0";
     eo.metadata = {{"names", nlohmann::json(lm.meta.names).dump()},
                    {"imgsz", nlohmann::json({pp.input_h, pp.input_w}).dump()},
+                   {"preprocessing", pp.describe()},
                    {"yolonas_meta", lm.meta.to_json()},
                    {"outputs", "boxes [batch, anchors, 4] x1 y1 x2 y2 in input pixels; scores [batch, anchors, "
                                "classes] sigmoid; no NMS"}};
