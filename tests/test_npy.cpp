@@ -260,3 +260,17 @@ TEST(Npy, UnsupportedDtypesAreRejected) {
     expect_load_error(path, "unsupported dtype");
   }
 }
+
+// Found by fuzz_npy: a zero dimension after huge ones passes the size check (no elements), but
+// numel() multiplied the huge ones first and overflowed int64 (undefined behaviour).
+TEST(Npy, ZeroDimensionAfterHugeOnesHasNoElements) {
+  const std::string path = temp_path("huge_then_zero.npy");
+  write_bytes(path, make_npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2305843009213693953, 4, 0), }", {}));
+  const NpyArray a = load_npy(path);
+  EXPECT_EQ(a.numel(), 0);
+  EXPECT_TRUE(a.to_float().empty());
+  NpyArray b;
+  b.dtype = "<f4";
+  b.shape = {4611686018427387904, 4};  // built by hand, not read: numel() refuses to overflow
+  EXPECT_THROW(b.numel(), Error);
+}

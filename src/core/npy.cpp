@@ -155,8 +155,12 @@ std::vector<Out> convert(const NpyArray& a) {
 }  // namespace
 
 int64_t NpyArray::numel() const {
+  // A zero dimension anywhere means no elements, whatever the others (load_npy accepts (2^61, 4, 0)).
+  for (int64_t d : shape)
+    if (d == 0) return 0;
   int64_t n = 1;  // a 0-d array holds one element
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) throw Error("npy: the shape's element count overflows int64");
   return n;
 }
 
