@@ -7,6 +7,7 @@
 //         file's metadata. batch=0 (default) leaves the batch dynamic.
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -15,15 +16,22 @@
 #include "yolonas/core/error.h"
 #include "yolonas/model/model_loader.h"
 #include "yolonas/export/onnx_export.h"
+#include "yolonas/runtime/int8.h"
+#include "yolonas/runtime/model_file.h"
 #include "yolonas/core/files.h"
 #include "yolonas/model/state_dict.h"
 
 namespace yolonas::cli {
 
 int cmd_export(const Args& args) {
-  args.check_known({"model", "weights", "format", "out", "ema", "imgsz", "names", "batch"});
+  args.check_known({"model", "weights", "format", "out", "ema", "imgsz", "names", "batch", "int8", "calib", "threads"});
   const std::string format = args.str("format", "pth");
-  if (format != "pth" && format != "onnx") throw Error("format=" + format + ": expected pth or onnx");
+  if (format != "pth" && format != "onnx" && format != "ynas")
+    throw Error("format=" + clip(format, 40) + ": expected pth, onnx or ynas (the runtime's model file)");
+  const bool int8 = args.boolean("int8", false);
+  if (int8 && format != "ynas") throw Error("int8=true: only format=ynas holds an INT8 model");
+  if (int8 && !args.has("calib"))
+    throw Error("int8=true needs calibration images like the ones the model will see: calib=DIR|GLOB|data.yaml");
   DetectorOptions o;
   o.model = args.str("model", "");  // from the checkpoint's metadata (yolo_nas_s for SG files)
   o.weights = args.str("weights", "");
@@ -32,10 +40,31 @@ int cmd_export(const Args& args) {
   if (o.weights.empty()) throw Error("weights= is required (the checkpoint to export)");
   LoadedModel lm = load_model(o);
   std::string out = args.str("out", "");
-  if (out.empty()) out = std::filesystem::path(o.weights).stem().string() + (format == "onnx" ? ".onnx" : "_export.pth");
+  if (out.empty())
+    out = std::filesystem::path(o.weights).stem().string() +
+          (format == "onnx" ? ".onnx" : format == "ynas" ? (int8 ? "_int8.ynas" : ".ynas") : "_export.pth");
   if (std::filesystem::absolute(out) == std::filesystem::absolute(o.weights))
     throw Error("out= must differ from weights= (the source is never overwritten)");
   const auto& pp = lm.meta.preprocessing;
+
+  if (format == "ynas") {
+    set_threads(args.integer_in("threads", 0, 0, 1024));
+    fuse_for_inference(lm.model, "full");
+    const DnnGraph graph = build_dnn_graph(lm.model);
+    std::optional<DnnInt8> plan;
+    std::string note;
+    if (int8) {
+      const std::vector<std::string> images = calibration_images(args.str("calib", ""));
+      size_t used = 0;
+      plan = calibrate_int8(graph, pp, images, 32, &used);
+      note = "calibrated on " + std::to_string(used) + " images of " + args.str("calib", "");
+    }
+    write_model_file(out, graph, plan ? &*plan : nullptr, lm.meta.to_json(), note, "yolonas 0.1.0");
+    std::printf("exported %s -> %s (yolonas model file, %s, %.1f MB, %d classes, input %dx%d%s%s)\n", lm.source.c_str(),
+                out.c_str(), int8 ? "INT8" : "FP32", std::filesystem::file_size(out) / 1e6, lm.meta.arch.num_classes,
+                pp.input_h, pp.input_w, note.empty() ? "" : ", ", note.c_str());
+    return 0;
+  }
 
   if (format == "onnx") {
     const int batch = args.integer("batch", 0);

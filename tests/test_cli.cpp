@@ -370,7 +370,7 @@ TEST(Cli, ExportOnnxWritesARunnableFileWithTheMetadata) {
   EXPECT_EQ(outs[0].total(), 336u * 4);  // 16x16 + 8x8 + 4x4 anchors at 128x128
   r = run_cli("export " + model + " format=tflite", wd);
   EXPECT_NE(r.code, 0);
-  EXPECT_NE(r.output.find("expected pth or onnx"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("expected pth, onnx or ynas"), std::string::npos) << r.output;
 }
 
 TEST(Cli, BenchmarkTimesEveryEngineAndWritesTheCsv) {

@@ -3,6 +3,9 @@
 #include "yolonas/core/error.h"
 #include "yolonas/model/engines.h"
 #include "yolonas/model/model_loader.h"
+#include "yolonas/runtime/int8.h"
+#include "yolonas/runtime/model_file.h"
+#include "yolonas/runtime/onednn_engine.h"
 
 namespace yolonas {
 
@@ -19,10 +22,48 @@ Detector::Detector(Detector&&) noexcept = default;
 Detector& Detector::operator=(Detector&&) noexcept = default;
 Detector::~Detector() = default;
 
+namespace {
+
+// A model file (.ynas): the runtime's graph and plan, no LibTorch model. engine=int8 on an FP32 file
+// quantizes it at load with the calibration images.
+std::unique_ptr<InferenceEngine> model_file_engine(const std::string& path, const DetectorOptions& o, ModelMeta& meta,
+                                                   std::string& source) {
+  if (!parse_device(o.device).is_cpu()) throw Error(clip(path) + ": a model file runs on the CPU (the oneDNN runtime); drop device=");
+  if (o.engine != "auto" && o.engine != "onednn" && o.engine != "int8")
+    throw Error("engine=" + clip(o.engine, 40) + ": a model file runs on the oneDNN runtime (engine=auto, onednn or int8)");
+  ModelFile mf = read_model_file(path);
+  meta = ModelMeta::from_json(mf.meta_json, path);
+  if (o.imgsz > 0) {
+    check_input_size(o.imgsz, o.imgsz);
+    meta.preprocessing = PreprocessParams::for_imgsz(o.imgsz, o.imgsz);
+  }
+  source = path + (mf.int8 ? " [INT8 model file]" : " [model file]");
+  if (o.engine == "onednn" && mf.int8)
+    throw Error(clip(path) + " is an INT8 model file; engine=onednn needs an FP32 one (export it without int8=true)");
+  if (o.engine == "int8" && !mf.int8) {
+    if (o.calibration_images.empty())
+      throw Error("engine=int8 with the FP32 model file " + clip(path) + " needs calibration images: calib=DIR|GLOB|data.yaml");
+    size_t used = 0;
+    DnnInt8 plan = calibrate_int8(mf.graph, meta.preprocessing, o.calibration_images, 32, &used);
+    return std::make_unique<OnednnEngine>(std::move(mf.graph), std::move(plan), "calibrated on " + std::to_string(used) + " images");
+  }
+  return std::make_unique<OnednnEngine>(std::move(mf.graph), std::move(mf.int8), mf.int8_note);
+}
+
+}  // namespace
+
 Detector Detector::load(const DetectorOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->cpu = parse_device(options.device).is_cpu();  // first: a bad device= fails before the weights load
   impl->threads = set_threads(options.threads);
+  const std::string file = is_model_file(options.weights) ? options.weights : is_model_file(options.model) ? options.model : "";
+  if (!file.empty()) {
+    if (!options.weights.empty() && !options.model.empty() && options.weights != options.model &&
+        is_model_file(options.weights) && is_model_file(options.model))
+      throw Error("model=" + clip(options.model) + " and weights=" + clip(options.weights) + " are two model files; give one");
+    impl->engine = model_file_engine(file, options, impl->meta, impl->source);
+    return Detector(std::move(impl));
+  }
   LoadedModel lm = load_model(options);
   impl->meta = lm.meta;
   impl->source = lm.source;

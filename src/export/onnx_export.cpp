@@ -161,16 +161,16 @@ std::string export_onnx(const DnnGraph& g, const OnnxExportOptions& o) {
     const int64_t k = op.kernel, s = op.stride, p = op.pad;
     switch (op.kind) {
       case DnnOpKind::Conv: {
-        const std::string w = G.constant(out + ".weight", {op.cout, op.cin, k, k}, op.weights);
-        const std::string b = G.constant(out + ".bias", {op.cout}, op.bias);
+        const std::string w = G.constant(out + ".weight", {op.cout, op.cin, k, k}, op.weights.to_vector());
+        const std::string b = G.constant(out + ".bias", {op.cout}, op.bias.to_vector());
         const std::string conv = G.node("Conv", {in[0], w, b}, op.relu ? out + ".conv" : out,
                                         {{"kernel_shape", {k, k}}, {"strides", {s, s}}, {"pads", {p, p, p, p}}});
         if (op.relu) G.node("Relu", {conv}, out);
         break;
       }
       case DnnOpKind::Deconv: {
-        const std::string w = G.constant(out + ".weight", {op.cin, op.cout, k, k}, op.weights);
-        const std::string b = G.constant(out + ".bias", {op.cout}, op.bias);
+        const std::string w = G.constant(out + ".weight", {op.cin, op.cout, k, k}, op.weights.to_vector());
+        const std::string b = G.constant(out + ".bias", {op.cout}, op.bias.to_vector());
         G.node("ConvTranspose", {in[0], w, b}, out, {{"kernel_shape", {k, k}}, {"strides", {s, s}}});
         break;
       }

@@ -58,6 +58,36 @@ DnnInt8 plan_int8(const DnnGraph& g, const DnnRanges& r, bool float_heads) {
   return q;
 }
 
+std::vector<int8_t> quantize_weights(const DnnOp& op, std::vector<float>& wmult) {
+  const bool iohw = op.kind == DnnOpKind::Deconv;
+  const size_t per = static_cast<size_t>(op.kernel) * op.kernel;
+  if (op.weights.size() != static_cast<size_t>(op.cout) * op.cin * per)
+    throw Error(op.name + ": the weights do not have the layer's shape");
+  std::vector<float> mx(static_cast<size_t>(op.cout), 0.0f);
+  auto index = [&](int oc, int ic, size_t kk) {
+    return iohw ? (static_cast<size_t>(ic) * op.cout + oc) * per + kk : (static_cast<size_t>(oc) * op.cin + ic) * per + kk;
+  };
+  for (int oc = 0; oc < op.cout; ++oc)
+    for (int ic = 0; ic < op.cin; ++ic)
+      for (size_t kk = 0; kk < per; ++kk) mx[oc] = std::max(mx[oc], std::fabs(op.weights[index(oc, ic, kk)]));
+  wmult.resize(static_cast<size_t>(op.cout));
+  std::vector<int8_t> w(op.weights.size());
+  for (int oc = 0; oc < op.cout; ++oc) {
+    wmult[oc] = mx[oc] > 0 ? 127.0f / mx[oc] : 1.0f;
+    for (int ic = 0; ic < op.cin; ++ic)
+      for (size_t kk = 0; kk < per; ++kk) {
+        const size_t i = index(oc, ic, kk);
+        w[i] = static_cast<int8_t>(std::clamp(std::lround(op.weights[i] * wmult[oc]), -127L, 127L));
+      }
+  }
+  return w;
+}
+
+bool runs_int8(const DnnOp& op, const DnnInt8& plan) {
+  return (op.kind == DnnOpKind::Conv || op.kind == DnnOpKind::Deconv) &&
+         !plan.is_f32.at(static_cast<size_t>(op.inputs.at(0)));
+}
+
 DnnInt8 calibrate_int8(const DnnGraph& graph, const PreprocessParams& pp, const std::vector<std::string>& image_paths,
                        size_t max_images, size_t* used) {
   const size_t n = std::min(image_paths.size(), std::max<size_t>(1, max_images));

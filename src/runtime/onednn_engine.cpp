@@ -10,6 +10,7 @@ OnednnEngine::OnednnEngine(DnnGraph graph, std::optional<DnnInt8> int8, std::str
 }
 
 OnednnNet& OnednnEngine::net(int batch, int height, int width) {
+  std::lock_guard<std::mutex> lk(nets_m_);  // nets are made under the lock, and never removed
   for (const auto& n : nets_)
     if (n->batch() == batch && n->height() == height && n->width() == width) return *n;
   OnednnNet::Options o;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <unordered_map>
@@ -20,8 +21,8 @@ using dt = memory::data_type;
 
 struct OnednnNet::Impl {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
-  dnnl::stream strm{eng};
-  DnnGraph graph;  // kept for the head layout (weights are copied into oneDNN memory)
+  dnnl::stream strm{eng};  // for the weight reorders while building
+  DnnGraph graph;  // the structure (weights are dropped once they are in oneDNN memory)
   int batch = 1, height = 0, width = 0;
   const DnnInt8* q = nullptr;     // INT8 plan, or FP32
   bool share_memory = true;
@@ -58,8 +59,34 @@ struct OnednnNet::Impl {
   // Activations share a few arena slots: each lives from the step that writes it to the last step
   // that reads it (plan_memory), so the net needs a fraction of the sum of its buffers.
   std::vector<memory> acts;
-  std::vector<std::vector<float>> slots;
+  std::vector<size_t> slot_of;       // act -> arena slot
+  std::vector<size_t> slot_floats;   // slot -> floats to allocate (64 bytes of alignment room included)
   size_t arena_bytes = 0, unshared_bytes = 0;
+
+  // Where each step argument comes from: an activation (bound per context) or a constant (weights,
+  // biases, shared by every context). act == kInput: the network input.
+  static constexpr size_t kConst = static_cast<size_t>(-1), kInput = static_cast<size_t>(-2);
+  std::vector<std::vector<std::pair<int, size_t>>> arg_source;  // per step: (arg, act index / kConst / kInput)
+  size_t reg_act_base = 0;  // reg_plain / cls_plain as act indices: reg_acts[l], cls_acts[l]
+  std::vector<size_t> reg_acts, cls_acts;
+
+  // What one run needs for itself: the activation arena, the memory objects bound to it, a stream.
+  // Primitives and weights are shared; several contexts let several threads run the net at once.
+  struct Context {
+    dnnl::stream strm;
+    std::vector<std::vector<float>> slots;
+    std::vector<memory> acts;
+    memory input;
+    std::vector<std::unordered_map<int, memory>> args;  // per step
+  };
+  std::mutex ctx_m;
+  std::vector<std::unique_ptr<Context>> contexts;
+  std::vector<Context*> free_contexts;
+  Context* last_context = nullptr;  // the context of the last run (update_ranges reads it)
+
+  std::unique_ptr<Context> make_context();
+  Context* acquire();
+  void release(Context* c);
 
   memory make_act(const memory::desc& md) {
     acts.push_back(memory(md, eng, static_cast<void*>(nullptr)));
@@ -86,30 +113,6 @@ struct OnednnNet::Impl {
   }
 
   memory::dims dims_of(int buf) const { return buffers[static_cast<size_t>(buf)].dims; }
-
-  // Per-output-channel s8 weights (wmult[oc] = 127 / max |w[oc]|) in the user layout `user_tag`
-  // ({OC, IC, K, K} as oihw, or iohw for PyTorch's transposed convolutions).
-  std::vector<int8_t> quantize_weights(const DnnOp& op, bool iohw, std::vector<float>& wmult) const {
-    const size_t per = static_cast<size_t>(op.kernel) * op.kernel;
-    std::vector<float> mx(static_cast<size_t>(op.cout), 0.0f);
-    auto index = [&](int oc, int ic, size_t kk) {
-      return iohw ? (static_cast<size_t>(ic) * op.cout + oc) * per + kk : (static_cast<size_t>(oc) * op.cin + ic) * per + kk;
-    };
-    for (int oc = 0; oc < op.cout; ++oc)
-      for (int ic = 0; ic < op.cin; ++ic)
-        for (size_t kk = 0; kk < per; ++kk) mx[oc] = std::max(mx[oc], std::fabs(op.weights[index(oc, ic, kk)]));
-    wmult.resize(static_cast<size_t>(op.cout));
-    std::vector<int8_t> w(op.weights.size());
-    for (int oc = 0; oc < op.cout; ++oc) {
-      wmult[oc] = mx[oc] > 0 ? 127.0f / mx[oc] : 1.0f;
-      for (int ic = 0; ic < op.cin; ++ic)
-        for (size_t kk = 0; kk < per; ++kk) {
-          const size_t i = index(oc, ic, kk);
-          w[i] = static_cast<int8_t>(std::clamp(std::lround(op.weights[i] * wmult[oc]), -127L, 127L));
-        }
-    }
-    return w;
-  }
 
   // Convolution or transposed convolution, FP32 or INT8.
   void add_conv(const DnnOp& op) {
@@ -138,7 +141,15 @@ struct OnednnNet::Impl {
     std::vector<int8_t> wq;
     if (int8) {
       // dst = (sum src_q * w_q + bias_q) * mult_dst / (mult_src * wmult[oc])
-      wq = quantize_weights(op, deconv, wmult);
+      if (!op.qweights.empty()) {  // from an INT8 model file: quantized when it was written
+        if (op.qweights.size() != static_cast<size_t>(op.cout) * op.cin * op.kernel * op.kernel ||
+            op.wscales.size() != static_cast<size_t>(op.cout))
+          throw Error(op.name + ": the INT8 weights do not have the layer's shape");
+        wmult = op.wscales.to_vector();
+      } else {
+        if (op.weights.empty()) throw Error(op.name + ": no weights");
+        wq = quantize_weights(op, wmult);
+      }
       std::vector<float> scales(static_cast<size_t>(op.cout));
       for (int oc = 0; oc < op.cout; ++oc)
         scales[oc] = buf_mult(op.output) / (buf_mult(op.inputs[0]) * wmult[oc]);
@@ -161,7 +172,11 @@ struct OnednnNet::Impl {
       prim = dnnl::convolution_forward(pd);
     }
     const tag user_tag = deconv ? tag::iohw : tag::oihw;
-    memory w = int8 ? reorder_user(wq.data(), {wdims, dt::s8, user_tag}, w_want)
+    if (!int8 && op.weights.size() != static_cast<size_t>(op.cout) * op.cin * op.kernel * op.kernel)
+      throw Error(op.name + ": " + (op.weights.empty() ? std::string("no FP32 weights (an INT8 model file keeps this layer quantized)")
+                                                      : "the weights do not have the layer's shape"));
+    if (op.bias.size() != static_cast<size_t>(op.cout)) throw Error(op.name + ": the bias does not have the layer's shape");
+    memory w = int8 ? reorder_user(op.qweights.empty() ? wq.data() : op.qweights.data(), {wdims, dt::s8, user_tag}, w_want)
                     : reorder_user(op.weights.data(), {wdims, dt::f32, user_tag}, w_want);
     memory bias(b_md, eng);
     if (int8) {
@@ -255,9 +270,10 @@ OnednnNet::OnednnNet(const DnnGraph& graph, int batch, int height, int width, co
   m.head_out.assign(static_cast<size_t>(graph.num_buffers), 0);
   for (int b : graph.reg_outputs) m.head_out[static_cast<size_t>(b)] = 1;
   for (int b : graph.cls_outputs) m.head_out[static_cast<size_t>(b)] = 1;
-  if (batch < 1 || height < 32 || width < 32 || height % 32 || width % 32)
+  const int multiple = graph.strides.empty() ? 1 : *std::max_element(graph.strides.begin(), graph.strides.end());
+  if (batch < 1 || height < multiple || width < multiple || height % multiple || width % multiple)
     throw Error("oneDNN runtime: input " + std::to_string(batch) + "x" + std::to_string(height) + "x" +
-                std::to_string(width) + " is not a batch >= 1 of multiples of 32");
+                std::to_string(width) + " is not a batch >= 1 of multiples of " + std::to_string(multiple));
   m.graph = graph;
   m.batch = batch, m.height = height, m.width = width;
   m.buffers.resize(static_cast<size_t>(graph.num_buffers));
@@ -276,9 +292,11 @@ OnednnNet::OnednnNet(const DnnGraph& graph, int batch, int height, int width, co
     } catch (const dnnl::error& e) {
       throw Error("oneDNN runtime: " + op.name + ": " + e.what());
     }
-    // The weights now live in oneDNN memory: drop the copies.
-    std::vector<float>().swap(op.weights);
-    std::vector<float>().swap(op.bias);
+    // The weights now live in oneDNN memory: drop this net's references.
+    op.weights = {};
+    op.bias = {};
+    op.qweights = {};
+    op.wscales = {};
   }
   for (size_t l = 0; l < m.graph.reg_outputs.size(); ++l) {
     m.reg_plain.push_back(m.plain_output(m.graph.reg_outputs[l]));
@@ -315,7 +333,7 @@ void OnednnNet::Impl::plan_memory() {
     bool used = false;
   };
   std::vector<Slot> slot_info;
-  std::vector<size_t> slot_of(n);
+  std::vector<size_t> slot_of_act(n);
   for (size_t i : order) {
     const size_t bytes = acts[i].get_desc().get_size();
     unshared_bytes += bytes;
@@ -340,18 +358,61 @@ void OnednnNet::Impl::plan_memory() {
     sl.bytes = std::max(sl.bytes, bytes);
     sl.busy_until = last[i];
     sl.used = true;
-    slot_of[i] = static_cast<size_t>(best);
+    slot_of_act[i] = static_cast<size_t>(best);
   }
-  slots.resize(slot_info.size());
+  slot_floats.resize(slot_info.size());
   for (size_t k = 0; k < slot_info.size(); ++k) {
-    slots[k].assign(slot_info[k].bytes / sizeof(float) + 16, 0.0f);  // + 64 bytes of alignment room
-    arena_bytes += slots[k].size() * sizeof(float);
+    slot_floats[k] = slot_info[k].bytes / sizeof(float) + 16;  // + 64 bytes of alignment room
+    arena_bytes += slot_floats[k] * sizeof(float);
   }
-  for (size_t i = 0; i < n; ++i) {
-    auto addr = reinterpret_cast<uintptr_t>(slots[slot_of[i]].data());
+  slot_of = slot_of_act;
+
+  // Every step argument: an activation (bound per context), the input, or a constant.
+  arg_source.resize(steps.size());
+  for (size_t s = 0; s < steps.size(); ++s)
+    for (const auto& kv : steps[s].args) {
+      auto it = index.find(kv.second.get());
+      const size_t src = it != index.end() ? it->second : kv.second.get() == input_user.get() ? kInput : kConst;
+      arg_source[s].emplace_back(kv.first, src);
+    }
+  for (const memory& m : reg_plain) reg_acts.push_back(index.at(m.get()));
+  for (const memory& m : cls_plain) cls_acts.push_back(index.at(m.get()));
+}
+
+std::unique_ptr<OnednnNet::Impl::Context> OnednnNet::Impl::make_context() {
+  auto c = std::make_unique<Context>();
+  c->strm = dnnl::stream(eng);
+  c->slots.resize(slot_floats.size());
+  for (size_t k = 0; k < slot_floats.size(); ++k) c->slots[k].assign(slot_floats[k], 0.0f);
+  c->acts.reserve(acts.size());
+  for (size_t i = 0; i < acts.size(); ++i) {
+    auto addr = reinterpret_cast<uintptr_t>(c->slots[slot_of[i]].data());
     addr = (addr + 63) & ~static_cast<uintptr_t>(63);
-    acts[i].set_data_handle(reinterpret_cast<void*>(addr));
+    c->acts.emplace_back(acts[i].get_desc(), eng, reinterpret_cast<void*>(addr));
   }
+  c->input = memory(input_user.get_desc(), eng, DNNL_MEMORY_NONE);
+  c->args.resize(steps.size());
+  for (size_t s = 0; s < steps.size(); ++s)
+    for (const auto& [arg, src] : arg_source[s])
+      c->args[s].emplace(arg, src == kConst ? steps[s].args.at(arg) : src == kInput ? c->input : c->acts[src]);
+  return c;
+}
+
+OnednnNet::Impl::Context* OnednnNet::Impl::acquire() {
+  std::lock_guard<std::mutex> lk(ctx_m);
+  if (free_contexts.empty()) {
+    contexts.push_back(make_context());
+    return contexts.back().get();
+  }
+  Context* c = free_contexts.back();
+  free_contexts.pop_back();
+  return c;
+}
+
+void OnednnNet::Impl::release(Context* c) {
+  std::lock_guard<std::mutex> lk(ctx_m);
+  free_contexts.push_back(c);
+  last_context = c;
 }
 
 OnednnNet::~OnednnNet() = default;
@@ -368,9 +429,15 @@ int OnednnNet::num_anchors() const { return count_anchors(impl_->height, impl_->
 
 void OnednnNet::run(const float* input, std::vector<float>& boxes, std::vector<float>& scores) {
   Impl& m = *impl_;
-  m.input_user.set_data_handle(const_cast<float*>(input));
-  for (Impl::Step& s : m.steps) s.prim.execute(m.strm, s.args);
-  m.strm.wait();
+  Impl::Context* c = m.acquire();
+  struct Release {  // also when decoding throws (it does not; bad_alloc might)
+    Impl& m;
+    Impl::Context* c;
+    ~Release() { m.release(c); }
+  } release{m, c};
+  c->input.set_data_handle(const_cast<float*>(input));
+  for (size_t s = 0; s < m.steps.size(); ++s) m.steps[s].prim.execute(c->strm, c->args[s]);
+  c->strm.wait();
 
   // The decode (detect/decode.h), per level and image, into the flat outputs.
   const int A = num_anchors(), C = m.graph.num_classes, R = m.graph.reg_max + 1;
@@ -379,8 +446,8 @@ void OnednnNet::run(const float* input, std::vector<float>& boxes, std::vector<f
   int first = 0;
   for (size_t l = 0; l < m.graph.strides.size(); ++l) {
     const int s = m.graph.strides[l], h = m.height / s, w = m.width / s, hw = h * w;
-    const float* reg = static_cast<const float*>(m.reg_plain[l].get_data_handle());
-    const float* cls = static_cast<const float*>(m.cls_plain[l].get_data_handle());
+    const float* reg = static_cast<const float*>(c->acts[m.reg_acts[l]].get_data_handle());
+    const float* cls = static_cast<const float*>(c->acts[m.cls_acts[l]].get_data_handle());
     for (int b = 0; b < m.batch; ++b)
       decode_level(reg + static_cast<size_t>(b) * 4 * R * hw, cls + static_cast<size_t>(b) * C * hw, h, w, s, R, C,
                    &boxes[(static_cast<size_t>(b) * A + first) * 4], &scores[(static_cast<size_t>(b) * A + first) * C]);
@@ -388,13 +455,52 @@ void OnednnNet::run(const float* input, std::vector<float>& boxes, std::vector<f
   }
 }
 
+std::vector<float> OnednnNet::read_buffer(int id) const {
+  const Impl& m = *impl_;
+  if (m.share_memory) throw Error("oneDNN runtime: read_buffer needs a net built with share_memory=false");
+  if (!m.last_context) throw Error("oneDNN runtime: read_buffer before any run");
+  if (id < 0 || static_cast<size_t>(id) >= m.buffers.size()) throw Error("oneDNN runtime: no buffer " + std::to_string(id));
+  const memory& tmpl = m.buffers[static_cast<size_t>(id)].mem;
+  size_t act = Impl::kInput;
+  for (size_t i = 0; i < m.acts.size(); ++i)
+    if (m.acts[i].get() == tmpl.get()) act = i;
+  const memory& src = act == Impl::kInput ? m.last_context->input : m.last_context->acts[act];
+  const memory::dims d = m.buffers[static_cast<size_t>(id)].dims;
+  memory plain({d, dt::f32, tag::nchw}, m.eng);
+  dnnl::primitive_attr attr;
+  const float mult = m.buf_mult(id);
+  if (mult != 1.0f) attr.set_output_scales(0, {1.0f / mult});  // dequantize
+  dnnl::stream strm(m.eng);
+  dnnl::reorder(src, plain, attr).execute(strm, const_cast<memory&>(src), plain);
+  strm.wait();
+  const float* p = static_cast<const float*>(plain.get_data_handle());
+  return std::vector<float>(p, p + plain.get_desc().get_size() / sizeof(float));
+}
+
+std::vector<int64_t> OnednnNet::buffer_dims(int id) const {
+  const Impl& m = *impl_;
+  if (id < 0 || static_cast<size_t>(id) >= m.buffers.size()) throw Error("oneDNN runtime: no buffer " + std::to_string(id));
+  const memory::dims& d = m.buffers[static_cast<size_t>(id)].dims;
+  return std::vector<int64_t>(d.begin(), d.end());
+}
+
+size_t OnednnNet::contexts() const {
+  std::lock_guard<std::mutex> lk(impl_->ctx_m);
+  return impl_->contexts.size();
+}
+
 void OnednnNet::update_ranges(DnnRanges& r) const {
   const Impl& m = *impl_;
   if (m.share_memory || m.q) throw Error("oneDNN runtime: ranges need an FP32 net built with share_memory=false");
+  if (!m.last_context) throw Error("oneDNN runtime: update_ranges before any run");
+  std::unordered_map<dnnl_memory_t, size_t> act_index;
+  for (size_t i = 0; i < m.acts.size(); ++i) act_index.emplace(m.acts[i].get(), i);
   r.lo.resize(m.buffers.size(), INFINITY);
   r.hi.resize(m.buffers.size(), -INFINITY);
   for (size_t b = 0; b < m.buffers.size(); ++b) {
-    const memory& mem = m.buffers[b].mem;
+    const memory& tmpl = m.buffers[b].mem;
+    auto it = act_index.find(tmpl.get());
+    const memory& mem = it != act_index.end() ? m.last_context->acts[it->second] : m.last_context->input;
     const float* p = static_cast<const float*>(mem.get_data_handle());
     const size_t n = mem.get_desc().get_size() / sizeof(float);  // blocked layouts pad with zeros
     for (size_t i = 0; i < n; ++i) {

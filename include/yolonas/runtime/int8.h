@@ -28,6 +28,13 @@ struct DnnInt8 {
 // being the part most sensitive to rounding.
 DnnInt8 plan_int8(const DnnGraph& graph, const DnnRanges& ranges, bool float_heads = true);
 
+// Per-output-channel s8 weights of a convolution (wmult[oc] = 127 / max |w[oc]|, q = round(w *
+// wmult), clamped to [-127, 127]) in the op's own layout (OIHW, or IOHW for a transposed one).
+std::vector<int8_t> quantize_weights(const DnnOp& op, std::vector<float>& wmult);
+
+// Whether `op` runs quantized under `plan` (a convolution whose input buffer is quantized).
+bool runs_int8(const DnnOp& op, const DnnInt8& plan);
+
 // Value ranges of every buffer over `images` (each 1 x C x H x W floats, NCHW, preprocessed as for
 // inference), from an FP32 run.
 DnnRanges calibrate_ranges(const DnnGraph& graph, int height, int width, const std::vector<const float*>& images);

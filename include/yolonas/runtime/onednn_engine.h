@@ -1,8 +1,10 @@
 // The oneDNN runtime as an InferenceEngine (detect/pipeline.h): one graph, FP32 or INT8, with one
 // OnednnNet per input shape met (a last, smaller batch gets its own), built on first use with the
-// thread count then in effect.
+// thread count then in effect. run() is safe to call from several threads at once (each concurrent
+// run of a net gets its own execution context; see onednn_net.h).
 #pragma once
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +36,7 @@ class OnednnEngine : public InferenceEngine {
   DnnGraph graph_;
   std::unique_ptr<DnnInt8> int8_;
   std::string int8_note_;
+  std::mutex nets_m_;
   std::vector<std::unique_ptr<OnednnNet>> nets_;
 };
 

@@ -4,8 +4,11 @@
 // YoloNAS::forward_decoded gives (boxes xyxy in input pixels, sigmoid scores), without LibTorch.
 //
 // One net serves one input shape (batch x channels x height x width); build another for another
-// shape. Threads: oneDNN uses the OpenMP thread count in effect (set_threads()).
+// shape. Threads: oneDNN uses the OpenMP thread count in effect (set_threads()). run() may be called
+// from several threads at once: each concurrent run gets its own execution context (activation
+// arena, memory objects, stream), made on first need and reused; primitives and weights are shared.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -29,8 +32,17 @@ class OnednnNet {
   OnednnNet& operator=(const OnednnNet&) = delete;
 
   // input: batch x C x H x W floats (NCHW, as the preprocessing writes them). Outputs are resized:
-  // boxes batch x A x 4, scores batch x A x num_classes, anchors ordered as forward_decoded's.
+  // boxes batch x A x 4, scores batch x A x num_classes, anchors ordered as forward_decoded's (empty
+  // for a graph without detection levels: a test graph of single operations).
   void run(const float* input, std::vector<float>& boxes, std::vector<float>& scores);
+
+  // Nets built with share_memory=false: buffer `id` of the last run as plain NCHW floats
+  // (dequantized when it is quantized), and its dims; for tests and calibration.
+  std::vector<float> read_buffer(int id) const;
+  std::vector<int64_t> buffer_dims(int id) const;
+
+  // Execution contexts made so far (one per run that was in progress at the same time as others).
+  size_t contexts() const;
 
   int batch() const;
   int height() const;
