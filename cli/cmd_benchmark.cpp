@@ -16,7 +16,10 @@
 #include "yolonas/train/loss.h"
 #include "yolonas/model/dnn_graph_builder.h"
 #include "yolonas/model/model_loader.h"
+#include "yolonas/runtime/model_file.h"
+#include "yolonas/runtime/onednn_engine.h"
 #include "yolonas/runtime/onednn_net.h"
+#include "yolonas/runtime/rt_detector.h"
 #include "yolonas/train/optim.h"
 #include "yolonas/core/files.h"
 #include "yolonas/core/sysinfo.h"
@@ -107,12 +110,72 @@ int benchmark_training(const Args& args) {
   return 0;
 }
 
+// A model file (.ynas) on the runtime: start-up (load, then the first inference, which creates the
+// primitives and reorders the weights) and then the steady speed, per batch and thread count.
+int benchmark_model_file(const Args& args, const std::string& path) {
+  using clock = std::chrono::steady_clock;
+  auto ms = [](clock::time_point a, clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+  const int iters = args.integer("iters", 5), warmup = args.integer("warmup", 1);
+  std::vector<int> batches = args.int_list("batches"), threads = args.int_list("threads");
+  if (batches.empty()) batches = {1, 8};
+  if (threads.empty()) threads = {1, 2};
+  rt::set_runtime_threads(threads.back());
+  // Start-up, measured first in this process (before anything has warmed oneDNN's caches).
+  const auto t0 = clock::now();
+  ModelFile mf = read_model_file(path);
+  const auto t1 = clock::now();
+  const int h = mf.info.preprocessing.input_h, w = mf.info.preprocessing.input_w;
+  const std::string label = mf.int8 ? "ynas-int8" : "ynas-fp32";
+  OnednnEngine engine(std::move(mf.graph), std::move(mf.int8), mf.int8_note);
+  std::vector<float> x(static_cast<size_t>(3) * h * w, 0.5f), boxes, scores;
+  const auto t2 = clock::now();
+  engine.net(1, h, w);
+  const auto t3 = clock::now();
+  engine.run(x.data(), 1, h, w, boxes, scores);
+  const auto t4 = clock::now();
+  std::printf("start-up of %s (%s, %dx%d, %d threads): read %.0f ms + net creation %.0f ms + first inference %.0f ms = "
+              "%.0f ms\n",
+              path.c_str(), label.c_str(), h, w, threads.back(), ms(t0, t1), ms(t2, t3), ms(t3, t4), ms(t0, t4));
+  const std::string out_dir =
+      make_run_dir(args.str("project", "runs/detect"), args.str("name", "benchmark"), args.boolean("exist_ok", false));
+  std::ostringstream csv;
+  csv << "model,engine,imgsz,batch,threads,ms_per_image,ms_per_batch,images_per_s,startup_ms\n";
+  std::printf("%-12s %-10s %6s %6s %8s %14s %14s\n", "model", "engine", "imgsz", "batch", "threads", "ms/image", "images/s");
+  bool first_row = true;
+  for (int b : batches) {
+    std::vector<float> xb(static_cast<size_t>(b) * 3 * h * w, 0.5f);
+    for (int t : threads) {
+      rt::set_runtime_threads(t);
+      // Primitives are created for the thread count in effect: a fresh engine per thread count.
+      OnednnEngine fresh(engine.graph(), engine.int8_plan() ? std::optional<DnnInt8>(*engine.int8_plan()) : std::nullopt);
+      std::vector<double> times;
+      for (int i = 0; i < warmup + iters; ++i) {
+        const auto a = clock::now();
+        fresh.run(xb.data(), b, h, w, boxes, scores);
+        if (i >= warmup) times.push_back(ms(a, clock::now()));
+      }
+      const double med = median(times);
+      std::printf("%-12s %-10s %6d %6d %8d %14.1f %14.2f\n", mf.info.model_name.c_str(), label.c_str(), h, b, t, med / b,
+                  1000.0 * b / med);
+      csv << mf.info.model_name << "," << label << "," << h << "," << b << "," << t << "," << med / b << "," << med << ","
+          << 1000.0 * b / med << "," << (first_row ? std::to_string(ms(t0, t4)) : std::string()) << "\n";
+      first_row = false;
+    }
+  }
+  std::printf("peak RSS %.0f MiB\n", peak_rss_mib());
+  write_file_atomic(out_dir + "/benchmark.csv", csv.str());
+  std::printf("Results saved to %s\n", out_dir.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int cmd_benchmark(const Args& args) {
   args.check_known({"model", "weights", "imgsz", "batches", "threads", "iters", "warmup", "fuse", "project", "name",
                     "exist_ok", "ema", "train", "data", "batch", "workers", "device", "engine"});
   if (args.boolean("train", false)) return benchmark_training(args);
+  for (const char* key : {"model", "weights"})
+    if (is_model_file(args.str(key, ""))) return benchmark_model_file(args, args.str(key, ""));
   DetectorOptions o;
   o.model = args.str("model", "yolo_nas_s");
   o.weights = args.str("weights", "");

@@ -51,8 +51,17 @@ TEST(Fixtures, DISABLED_WriteRandomModelFiles) {
   fs::create_directories(YOLONAS_FIXTURES);
   for (const char* v : {"yolo_nas_s", "yolo_nas_m", "yolo_nas_l"}) {
     LoadedModel lm = random_model(v);
-    write_model_file(std::string(YOLONAS_FIXTURES) + "/" + v + ".ynas", build_dnn_graph(lm.model), nullptr,
-                     lm.meta.to_json(), "", "yolonas tests");
+    const DnnGraph graph = build_dnn_graph(lm.model);
+    write_model_file(std::string(YOLONAS_FIXTURES) + "/" + v + ".ynas", graph, nullptr, lm.meta.to_json(), "",
+                     "yolonas tests");
+    if (std::string(v) != "yolo_nas_s") continue;
+    // And S in INT8, calibrated on two random 640 images.
+    torch::manual_seed(9);
+    const torch::Tensor calib = torch::rand({2, 3, 640, 640}).contiguous();
+    const float* c = calib.data_ptr<float>();
+    const DnnInt8 plan = plan_int8(graph, calibrate_ranges(graph, 640, 640, {c, c + 3 * 640 * 640}));
+    write_model_file(std::string(YOLONAS_FIXTURES) + "/yolo_nas_s_int8.ynas", graph, &plan, lm.meta.to_json(),
+                     "calibrated on 2 random images", "yolonas tests");
   }
 }
 

@@ -31,6 +31,8 @@ class OnednnEngine : public InferenceEngine {
   OnednnNet& net(int batch, int height, int width);
   const DnnGraph& graph() const { return graph_; }
   bool int8() const { return int8_ != nullptr; }
+  const DnnInt8* int8_plan() const { return int8_.get(); }
+  const std::string& int8_note() const { return int8_note_; }
 
  private:
   DnnGraph graph_;
