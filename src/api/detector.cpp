@@ -1,5 +1,7 @@
 #include "yolonas/api/detector.h"
 
+#include <cstdio>
+
 #include "yolonas/core/error.h"
 #include "yolonas/model/engines.h"
 #include "yolonas/model/model_loader.h"
@@ -56,7 +58,14 @@ Detector Detector::load(const DetectorOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->cpu = parse_device(options.device).is_cpu();  // first: a bad device= fails before the weights load
   impl->threads = set_threads(options.threads);
-  const std::string file = is_model_file(options.weights) ? options.weights : is_model_file(options.model) ? options.model : "";
+  std::string file = is_model_file(options.weights) ? options.weights : is_model_file(options.model) ? options.model : "";
+  if (options.model.empty() && options.weights.empty() && !options.random_init) {
+    // The built-in default model, as a model file when the build made one (it does), else its checkpoint.
+    file = find_default_model(true);
+    if (!file.empty())
+      std::fprintf(stderr, "using the built-in default model %s (yolo_nas_n trained on synthetic data; pass model= and "
+                           "weights= for your own)\n", file.c_str());
+  }
   if (!file.empty()) {
     if (!options.weights.empty() && !options.model.empty() && options.weights != options.model &&
         is_model_file(options.weights) && is_model_file(options.model))

@@ -36,23 +36,29 @@ std::string canonical_variant(const std::string& m) {
   return m;
 }
 
-// The built-in default model: $YOLONAS_DEFAULT_MODEL, else models/yolonas_default.pth next to the
-// source tree the binary was built in (build/yolonas -> ../models), else the install share folder.
-std::string find_default_model() {
-  if (const char* env = std::getenv("YOLONAS_DEFAULT_MODEL")) return env;
+}  // namespace
+
+std::string find_default_model(bool model_file) {
+  if (const char* env = std::getenv("YOLONAS_DEFAULT_MODEL")) {  // it wins, in its own format
+    const bool is_file = ends_with(lower(env), ".ynas");
+    return is_file == model_file ? env : "";
+  }
+  const std::string name = model_file ? "yolonas_default.ynas" : "yolonas_default.pth";
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   std::vector<fs::path> candidates;
   if (!ec) {
-    candidates.push_back(exe.parent_path() / "models/yolonas_default.pth");
-    candidates.push_back(exe.parent_path().parent_path() / "models/yolonas_default.pth");
-    candidates.push_back(exe.parent_path().parent_path() / "share/yolonas/yolonas_default.pth");
+    candidates.push_back(exe.parent_path() / "models" / name);
+    candidates.push_back(exe.parent_path().parent_path() / "models" / name);
+    candidates.push_back(exe.parent_path().parent_path() / "share/yolonas" / name);
   }
-  candidates.push_back("models/yolonas_default.pth");
+  candidates.push_back(fs::path("models") / name);
   for (const auto& c : candidates)
     if (fs::exists(c)) return c.string();
   return "";
 }
+
+namespace {
 
 }  // namespace
 
@@ -77,7 +83,7 @@ LoadedModel load_model(const ModelSource& o) {
   std::string model = canonical_variant(o.model);
   std::string weights = o.weights;
   if (model.empty() && weights.empty() && !o.random_init) {
-    weights = find_default_model();
+    weights = find_default_model(false);
     if (weights.empty())
       throw Error("no model= or weights= given and the built-in default model (models/yolonas_default.pth) was not "
                   "found; set YOLONAS_DEFAULT_MODEL or pass weights=PATH");

@@ -32,6 +32,12 @@ int set_threads(int threads);
 // a GPU that this LibTorch build or machine does not have.
 torch::Device parse_device(const std::string& spec);
 
+// The built-in default model: $YOLONAS_DEFAULT_MODEL, else models/yolonas_default.{ynas,pth} next to
+// the binary (build/models: the build exports the .ynas from the .pth), in the source tree above it,
+// in share/yolonas, or in ./models. model_file: the runtime's .ynas (predict, val) rather than the
+// checkpoint (training, fine-tuning). "" when there is none.
+std::string find_default_model(bool model_file);
+
 // Text of the error given when a built-in model is requested without weights.
 std::string missing_weights_message(const std::string& model);
 
