@@ -2,7 +2,11 @@
 // fusion + Conv/BN folding; the oneDNN runtime in FP32 and INT8) for each batch size and thread
 // count, plus peak RSS. Timings are medians
 // over `iters` runs after `warmup` runs; results also go to benchmark.csv in the run folder.
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <chrono>
 #include <map>
 #include <cstdio>
@@ -16,6 +20,7 @@
 #include "yolonas/train/loss.h"
 #include "yolonas/model/dnn_graph_builder.h"
 #include "yolonas/model/model_loader.h"
+#include "yolonas/export/onnx_export.h"
 #include "yolonas/runtime/model_file.h"
 #include "yolonas/runtime/onednn_engine.h"
 #include "yolonas/runtime/onednn_net.h"
@@ -23,6 +28,8 @@
 #include "yolonas/train/optim.h"
 #include "yolonas/core/files.h"
 #include "yolonas/core/sysinfo.h"
+
+namespace fs = std::filesystem;
 
 namespace yolonas::cli {
 namespace {
@@ -39,6 +46,48 @@ std::vector<std::string> split_list(const std::string& s) {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// ONNX Runtime on the same graph, in this run (npm onnxruntime-node through scripts/ort_run.js, the
+// peer to beat): median ms per batch, or a negative value with `why` set when it cannot run here.
+double ort_batch_ms(const DnnGraph& graph, int b, int h, int w, int threads, int iters, int warmup, std::string& why) {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  fs::path script;
+  for (const fs::path& c : {exe.parent_path().parent_path() / "scripts/ort_run.js", fs::path("scripts/ort_run.js")})
+    if (fs::exists(c)) script = c;
+  if (script.empty()) {
+    why = "scripts/ort_run.js not found next to the binary";
+    return -1;
+  }
+  if (std::system("node --version > /dev/null 2>&1") != 0) {
+    why = "node is not installed";
+    return -1;
+  }
+  const fs::path dir = fs::temp_directory_path() / ("yolonas_ort_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  OnnxExportOptions eo;
+  eo.height = h, eo.width = w;
+  write_file_atomic((dir / "m.onnx").string(), export_onnx(graph, eo));
+  std::vector<float> x(static_cast<size_t>(b) * 3 * h * w, 0.5f);
+  write_file_atomic((dir / "x.f32").string(), std::string(reinterpret_cast<const char*>(x.data()), x.size() * sizeof(float)));
+  const std::string cmd = "node '" + script.string() + "' '" + (dir / "m.onnx").string() + "' '" + (dir / "x.f32").string() +
+                          "' " + std::to_string(b) + " 3 " + std::to_string(h) + " " + std::to_string(w) + " '" +
+                          (dir / "out").string() + "' " + std::to_string(threads) + " " + std::to_string(iters) + " " +
+                          std::to_string(warmup) + " > '" + (dir / "log").string() + "' 2>&1";
+  double ms = -1;
+  if (std::system(cmd.c_str()) == 0) {
+    std::ifstream j(dir / "out" / "outputs.json");
+    const nlohmann::json doc = nlohmann::json::parse(j, nullptr, false);
+    if (!doc.is_discarded() && doc.contains("ms")) ms = median(doc["ms"].get<std::vector<double>>());
+  } else {
+    std::ifstream l(dir / "log");
+    std::string line;
+    std::getline(l, line);
+    why = "ONNX Runtime failed: " + (line.empty() ? std::string("see scripts/setup.sh (onnxruntime-node)") : clip(line, 200));
+  }
+  fs::remove_all(dir, ec);
+  return ms;
 }
 
 // Training throughput: the full pipeline (threaded loader with the fine-tuning augmentations,
@@ -193,8 +242,8 @@ int cmd_benchmark(const Args& args) {
   for (const auto& f : fuses) parse_fuse_mode(f);
   const auto engines = split_list(args.str("engine", "libtorch,onednn"));
   for (const auto& e : engines)
-    if (e != "libtorch" && e != "onednn" && e != "int8")
-      throw Error("engine=" + e + ": expected libtorch, onednn or int8");
+    if (e != "libtorch" && e != "onednn" && e != "int8" && e != "ort")
+      throw Error("engine=" + e + ": expected libtorch, onednn, int8 or ort (ONNX Runtime, through node)");
   const torch::Device device = parse_device(args.str("device", "cpu"));
   // On a GPU the timing waits for the kernels; the CPU thread count is then irrelevant.
   auto sync = [&] {
@@ -220,6 +269,24 @@ int cmd_benchmark(const Args& args) {
   for (const auto& engine : engines) {
     // The oneDNN runtime runs the fully fused model: one row per batch and thread count.
     const bool dnn = engine == "onednn" || engine == "int8";
+    if (engine == "ort") {
+      LoadedModel lm = load_model(o);
+      model_name = lm.meta.model_name;
+      fuse_for_inference(lm.model, "full");
+      const DnnGraph graph = build_dnn_graph(lm.model);
+      for (int b : batches)
+        for (int t : threads) {
+          std::string why;
+          const double ms = ort_batch_ms(graph, b, imgsz, imgsz, t, iters, warmup, why);
+          if (ms < 0) {
+            std::printf("%-12s %-8s skipped: %s\n", model_name.c_str(), "ort", why.c_str());
+            continue;
+          }
+          std::vector<double> times = {ms};
+          report("ort", b, t, times);
+        }
+      continue;
+    }
     const std::vector<std::string> engine_fuses = dnn ? std::vector<std::string>{"full"} : fuses;
     for (const auto& fuse : engine_fuses) {
       LoadedModel lm = load_model(o);

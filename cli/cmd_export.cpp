@@ -24,7 +24,8 @@
 namespace yolonas::cli {
 
 int cmd_export(const Args& args) {
-  args.check_known({"model", "weights", "format", "out", "ema", "imgsz", "names", "batch", "int8", "calib", "threads"});
+  args.check_known({"model", "weights", "format", "out", "ema", "imgsz", "names", "batch", "int8", "calib", "threads",
+                    "nms", "conf", "iou", "top_k", "max_det", "half"});
   const std::string format = args.str("format", "pth");
   if (format != "pth" && format != "onnx" && format != "ynas")
     throw Error("format=" + clip(format, 40) + ": expected pth, onnx or ynas (the runtime's model file)");
@@ -74,19 +75,30 @@ int cmd_export(const Args& args) {
     eo.height = pp.input_h;
     eo.width = pp.input_w;
     eo.batch = batch;
+    eo.half = args.boolean("half", false);
+    eo.nms = args.boolean("nms", false);
+    eo.conf = static_cast<float>(args.real_in("conf", lm.meta.conf, 0, 1));
+    eo.iou = static_cast<float>(args.real_in("iou", lm.meta.iou, 0, 1));
+    eo.top_k = args.integer_in("top_k", 300, 1, 100000);
+    eo.max_det = args.integer_in("max_det", 300, 1, 100000);
     eo.producer_version = "0.1.0";
     eo.metadata = {{"names", nlohmann::json(lm.meta.names).dump()},
                    {"imgsz", nlohmann::json({pp.input_h, pp.input_w}).dump()},
                    {"preprocessing", pp.describe()},
                    {"yolonas_meta", lm.meta.to_json()},
-                   {"outputs", "boxes [batch, anchors, 4] x1 y1 x2 y2 in input pixels; scores [batch, anchors, "
-                               "classes] sigmoid; no NMS"}};
+                   {"outputs", eo.nms ? "detections [N, 7]: batch index, x1, y1, x2, y2 (input pixels), score, class; "
+                                        "NMS inside (conf " + std::to_string(eo.conf) + ", iou " + std::to_string(eo.iou) +
+                                        ", top_k " + std::to_string(eo.top_k) + " per class, max_det " +
+                                        std::to_string(eo.max_det) + ")"
+                                      : "boxes [batch, anchors, 4] x1 y1 x2 y2 in input pixels; scores [batch, anchors, "
+                                        "classes] sigmoid; no NMS"},
+                   {"precision", eo.half ? "float16 compute, float32 input and outputs" : "float32"}};
     const std::string bytes = export_onnx(build_dnn_graph(lm.model), eo);
     write_file_atomic(out, bytes);
-    std::printf("exported %s -> %s (ONNX opset 13, %.1f MB, %d classes, input [%s, 3, %d, %d], outputs boxes + "
-                "scores)\n",
-                lm.source.c_str(), out.c_str(), bytes.size() / 1e6, lm.meta.arch.num_classes,
-                batch > 0 ? std::to_string(batch).c_str() : "batch", pp.input_h, pp.input_w);
+    std::printf("exported %s -> %s (ONNX opset 13%s, %.1f MB, %d classes, input [%s, 3, %d, %d], outputs %s)\n",
+                lm.source.c_str(), out.c_str(), eo.half ? ", float16" : "", bytes.size() / 1e6, lm.meta.arch.num_classes,
+                batch > 0 ? std::to_string(batch).c_str() : "batch", pp.input_h, pp.input_w,
+                eo.nms ? "detections [N, 7] (NMS inside)" : "boxes + scores");
     return 0;
   }
 

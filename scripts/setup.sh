@@ -30,12 +30,33 @@ SYNTH_PACKAGES=(
 )
 if [ "${1:-}" = "--synth" ]; then PACKAGES+=("${SYNTH_PACKAGES[@]}"); fi
 
+# ONNX Runtime for the ONNX checks of the test suite (npm onnxruntime-node, its prebuilt CPU library;
+# --ignore-scripts: nothing is downloaded at install time). Only where node and npm are installed:
+# elsewhere those tests skip with a message. yolonas itself never needs node.
+install_ort() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/third_party/ort"
+  if [ -d "$dir/node_modules/onnxruntime-node" ]; then return 0; fi
+  if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    echo "setup: note: node/npm not installed: the ONNX Runtime checks will skip (apt-get install nodejs npm to run them)"
+    return 0
+  fi
+  mkdir -p "$dir"
+  if npm install --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error onnxruntime-node@1.31.1 >/dev/null 2>&1 ||
+     npm install --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error onnxruntime-node@1 >/dev/null 2>&1; then
+    echo "setup: ONNX Runtime (npm onnxruntime-node) in third_party/ort"
+  else
+    echo "setup: warning: npm could not install onnxruntime-node: the ONNX Runtime checks will skip"
+  fi
+}
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages already installed"
+  install_ort
   exit 0
 fi
 
@@ -48,4 +69,5 @@ if [ -f /etc/dpkg/dpkg.cfg.d/excludes ] && grep -q "usr/share/doc" /etc/dpkg/dpk
 fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_ort
 echo "setup: done"

@@ -47,12 +47,34 @@ class Pb {
   std::string buf_;
 };
 
-constexpr int kFloat = 1, kInt64 = 7;  // TensorProto.DataType
+constexpr int kFloat = 1, kInt64 = 7, kFloat16 = 10;  // TensorProto.DataType
+
+// IEEE 754 binary16 from a float, rounded to nearest even (overflow to infinity, subnormals kept).
+uint16_t to_half(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const uint32_t abs = x & 0x7FFFFFFFu;
+  if (abs >= 0x7F800000u) return static_cast<uint16_t>(sign | 0x7C00u | (abs > 0x7F800000u ? 0x200u : 0u));  // inf / nan
+  if (abs >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // rounds past 65504: infinity
+  if (abs < 0x38800000u) {  // below the smallest normal half: subnormal (or zero)
+    const uint32_t mant = (abs & 0x7FFFFFu) | 0x800000u;
+    const int shift = 126 - static_cast<int>(abs >> 23);  // 14 + (127 - 1 - exp)
+    if (shift > 24) return static_cast<uint16_t>(sign);
+    const uint32_t half_mant = mant >> shift, rem = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
+    return static_cast<uint16_t>(sign | (half_mant + (rem > mid || (rem == mid && (half_mant & 1)))));
+  }
+  const uint32_t e = (abs >> 23) - 112, mant = abs & 0x7FFFFFu;
+  uint32_t h = (e << 10) | (mant >> 13);
+  const uint32_t rem = mant & 0x1FFFu;
+  if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) ++h;  // may carry into the exponent: still right
+  return static_cast<uint16_t>(sign | h);
+}
 
 // Little-endian bytes of a vector of scalars (x86 and ARM are little-endian; checked below).
 template <typename T>
 std::string raw_bytes(const std::vector<T>& v) {
-  static_assert(sizeof(T) == 4 || sizeof(T) == 8, "float or int64");
+  static_assert(sizeof(T) == 2 || sizeof(T) == 4 || sizeof(T) == 8, "half, float or int64");
   std::string out(v.size() * sizeof(T), '\0');
   std::memcpy(out.data(), v.data(), out.size());
   return out;
@@ -60,8 +82,25 @@ std::string raw_bytes(const std::vector<T>& v) {
 
 class OnnxGraph {
  public:
-  // A constant tensor (initializer); returns its name.
+  // half: the network computes in float16 (its constants are float16).
+  explicit OnnxGraph(bool half) : half_(half) {}
+  bool half() const { return half_; }
+  int compute_type() const { return half_ ? kFloat16 : kFloat; }
+
+  // A constant tensor (initializer) in the compute type; returns its name.
   std::string constant(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& data) {
+    if (!half_) return constant_f32(name, dims, data);
+    std::vector<uint16_t> h(data.size());
+    for (size_t i = 0; i < data.size(); ++i) h[i] = to_half(data[i]);
+    Pb t;
+    for (int64_t d : dims) t.int64_field(1, d);
+    t.int64_field(2, kFloat16);
+    t.bytes_field(8, name);
+    t.bytes_field(9, raw_bytes(h));
+    graph_.message_field(5, t);
+    return name;
+  }
+  std::string constant_f32(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& data) {
     Pb t;
     for (int64_t d : dims) t.int64_field(1, d);
     t.int64_field(2, kFloat);
@@ -70,9 +109,9 @@ class OnnxGraph {
     graph_.message_field(5, t);
     return name;
   }
-  std::string constant_i64(const std::string& name, const std::vector<int64_t>& data) {
+  std::string constant_i64(const std::string& name, const std::vector<int64_t>& data, bool scalar = false) {
     Pb t;
-    t.int64_field(1, static_cast<int64_t>(data.size()));
+    if (!scalar) t.int64_field(1, static_cast<int64_t>(data.size()));
     t.int64_field(2, kInt64);
     t.bytes_field(8, name);
     t.bytes_field(9, raw_bytes(data));
@@ -89,10 +128,15 @@ class OnnxGraph {
   // A node with one output; returns the output's name.
   std::string node(const std::string& op, const std::vector<std::string>& inputs, const std::string& out,
                    const std::vector<Attr>& attrs = {}) {
+    return nodes(op, inputs, {out}, attrs).front();
+  }
+  // A node with several outputs.
+  std::vector<std::string> nodes(const std::string& op, const std::vector<std::string>& inputs,
+                                 const std::vector<std::string>& outs, const std::vector<Attr>& attrs = {}) {
     Pb n;
     for (const auto& i : inputs) n.bytes_field(1, i);
-    n.bytes_field(2, out);
-    n.bytes_field(3, out);  // node name = its output's name: unique
+    for (const auto& o : outs) n.bytes_field(2, o);
+    n.bytes_field(3, outs.front());  // node name = its first output's name: unique
     n.bytes_field(4, op);
     for (const Attr& a : attrs) {
       Pb at;
@@ -107,14 +151,16 @@ class OnnxGraph {
       n.message_field(5, at);
     }
     graph_.message_field(1, n);
-    return out;
+    return outs;
   }
 
-  void value_info(int field, const std::string& name, const std::vector<int64_t>& dims, const std::string& dyn0) {
+  // A graph input (field 11) or output (12): float32, dims; dims[i] < 0 is the symbolic dim names[i].
+  void value_info(int field, const std::string& name, const std::vector<int64_t>& dims,
+                  const std::vector<std::string>& names) {
     Pb shape;
     for (size_t i = 0; i < dims.size(); ++i) {
       Pb d;
-      if (i == 0 && !dyn0.empty()) d.bytes_field(2, dyn0);
+      if (dims[i] < 0) d.bytes_field(2, names.at(i));
       else d.int64_field(1, dims[i]);
       shape.message_field(1, d);
     }
@@ -132,10 +178,12 @@ class OnnxGraph {
   Pb& proto() { return graph_; }
 
  private:
+  bool half_;
   Pb graph_;
 };
 
-std::string buf_name(int id) { return id == 0 ? "images" : "t" + std::to_string(id); }
+// The network's buffers; in float16 the input is cast first.
+std::string buf_name(int id, bool half) { return id == 0 ? (half ? "images_f16" : "images") : "t" + std::to_string(id); }
 
 }  // namespace
 
@@ -149,10 +197,11 @@ std::string export_onnx(const DnnGraph& g, const OnnxExportOptions& o) {
   if (o.height < 32 || o.width < 32 || o.height % 32 || o.width % 32)
     throw Error("ONNX export: input " + std::to_string(o.height) + "x" + std::to_string(o.width) +
                 " is not a multiple of 32");
-  OnnxGraph G;
-  const std::string dyn = o.batch > 0 ? "" : "batch";
-  const int64_t B = o.batch > 0 ? o.batch : 1;
+  OnnxGraph G(o.half);
+  const int64_t B = o.batch > 0 ? o.batch : -1;  // -1: the symbolic "batch"
   G.proto().bytes_field(2, "yolonas");
+  auto buf_name = [&](int id) { return yolonas::buf_name(id, o.half); };
+  if (o.half) G.node("Cast", {"images"}, "images_f16", {{"to", {kFloat16}, true}});
 
   for (const DnnOp& op : g.ops) {
     const std::string out = buf_name(op.output);
@@ -229,14 +278,54 @@ std::string export_onnx(const DnnGraph& g, const OnnxExportOptions& o) {
                                   L + ".logits"));
   }
   const std::string boxes_t = G.node("Concat", level_boxes, "boxes_t", {{"axis", {2}, true}});
-  G.node("Transpose", {boxes_t}, "boxes", {{"perm", {0, 2, 1}}});
   const std::string logits_t = G.node("Concat", level_scores, "logits_t", {{"axis", {2}, true}});
+  // Outputs in float32 (cast from float16 when the network computes in it).
+  const std::string boxes_name = o.nms ? "all_boxes" : "boxes", scores_name = o.nms ? "all_scores" : "scores";
+  const std::string boxes_c = G.node("Transpose", {boxes_t}, o.half ? "boxes_f16" : boxes_name, {{"perm", {0, 2, 1}}});
   const std::string logits = G.node("Transpose", {logits_t}, "logits", {{"perm", {0, 2, 1}}});
-  G.node("Sigmoid", {logits}, "scores");
+  const std::string scores_c = G.node("Sigmoid", {logits}, o.half ? "scores_f16" : scores_name);
+  if (o.half) {
+    G.node("Cast", {boxes_c}, boxes_name, {{"to", {kFloat}, true}});
+    G.node("Cast", {scores_c}, scores_name, {{"to", {kFloat}, true}});
+  }
 
-  G.value_info(11, "images", {B, g.input_channels, o.height, o.width}, dyn);
-  G.value_info(12, "boxes", {B, A, 4}, dyn);
-  G.value_info(12, "scores", {B, A, C}, dyn);
+  G.value_info(11, "images", {B, g.input_channels, o.height, o.width}, {"batch"});
+  if (!o.nms) {
+    G.value_info(12, "boxes", {B, A, 4}, {"batch"});
+    G.value_info(12, "scores", {B, A, C}, {"batch"});
+  } else {
+    // NonMaxSuppression per image and class (ONNX's, as SG's per-class batched NMS): candidates with
+    // score > conf, IoU > iou suppresses, at most top_k kept per class and image; the rows are then
+    // ordered by score and at most max_det kept (over the whole batch). detections [N, 7]:
+    // batch index, x1, y1, x2, y2 (input pixels), score, class.
+    if (!(o.conf >= 0 && o.conf <= 1) || !(o.iou >= 0 && o.iou <= 1) || o.top_k < 1 || o.max_det < 1)
+      throw Error("ONNX export: NMS needs conf and iou in [0, 1], top_k >= 1 and max_det >= 1");
+    const std::string scores_bca = G.node("Transpose", {scores_name}, "nms.scores", {{"perm", {0, 2, 1}}});
+    const std::string sel = G.node("NonMaxSuppression",
+                                   {boxes_name, scores_bca, G.constant_i64("nms.top_k", {o.top_k}),
+                                    G.constant_f32("nms.iou", {1}, {o.iou}), G.constant_f32("nms.conf", {1}, {o.conf})},
+                                   "nms.selected", {{"center_point_box", {0}, true}});  // [M, 3]: batch, class, box
+    auto column = [&](int64_t c, const std::string& name) {
+      return G.node("Gather", {sel, G.constant_i64("nms.col" + std::to_string(c), {c})}, name, {{"axis", {1}, true}});
+    };
+    const std::string b_idx = column(0, "nms.batch"), c_idx = column(1, "nms.class"), a_idx = column(2, "nms.box");
+    const std::string ba = G.node("Concat", {b_idx, a_idx}, "nms.batch_box", {{"axis", {1}, true}});
+    const std::string sel_boxes = G.node("GatherND", {boxes_name, ba}, "nms.boxes");            // [M, 4]
+    const std::string sel_scores = G.node("GatherND", {scores_bca, sel}, "nms.scores_1d");      // [M]
+    const std::string scores_col = G.node("Unsqueeze", {sel_scores, G.constant_i64("nms.axis1", {1})}, "nms.score");
+    const std::string rows = G.node(
+        "Concat",
+        {G.node("Cast", {b_idx}, "nms.batch_f", {{"to", {kFloat}, true}}), sel_boxes, scores_col,
+         G.node("Cast", {c_idx}, "nms.class_f", {{"to", {kFloat}, true}})},
+        "nms.rows", {{"axis", {1}, true}});  // [M, 7]
+    // Best first, at most max_det rows: TopK with k = min(max_det, M).
+    const std::string m = G.node("Shape", {sel_scores}, "nms.count");
+    const std::string k = G.node("Min", {m, G.constant_i64("nms.max_det", {o.max_det})}, "nms.k");
+    const auto topk = G.nodes("TopK", {sel_scores, k}, {"nms.top_scores", "nms.order"},
+                              {{"axis", {0}, true}, {"largest", {1}, true}, {"sorted", {1}, true}});
+    G.node("Gather", {rows, topk[1]}, "detections", {{"axis", {0}, true}});
+    G.value_info(12, "detections", {-1, 7}, {"num_detections"});
+  }
 
   Pb model;
   model.int64_field(1, 7);  // IR version 7 (ONNX 1.7+)

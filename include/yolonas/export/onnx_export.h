@@ -4,8 +4,9 @@
 //   boxes  [batch, anchors, 4]            x1 y1 x2 y2 in network-input pixels
 //   scores [batch, anchors, num_classes]  sigmoid
 // for an input "images" [batch, 3, height, width] (height and width fixed at export; the batch is
-// dynamic unless fixed). NMS is left to the application (as SG's export without NMS). Written with
-// our own protobuf encoder: no ONNX or protobuf library is needed.
+// dynamic unless fixed). With nms, ONNX's NonMaxSuppression follows and the output is one
+// "detections" [N, 7] tensor (options below). Written with our own protobuf encoder: no ONNX or
+// protobuf library is needed.
 #pragma once
 #include <string>
 #include <utility>
@@ -18,6 +19,16 @@ namespace yolonas {
 struct OnnxExportOptions {
   int height = 640, width = 640;
   int batch = 0;  // 0: dynamic ("batch")
+  // half: the network computes in float16 (weights, activations, decode); input and outputs stay
+  // float32 (cast inside the graph). For GPUs; CPU runtimes may lack float16 kernels.
+  bool half = false;
+  // nms: NonMaxSuppression inside the graph; the output is then "detections" [N, 7] (batch index,
+  // x1, y1, x2, y2, score, class) instead of boxes and scores. conf: score threshold (score > conf);
+  // iou: suppression threshold (IoU > iou); top_k: most kept per class and image; max_det: most
+  // rows kept over the batch, best first.
+  bool nms = false;
+  float conf = 0.25f, iou = 0.7f;
+  int top_k = 300, max_det = 300;
   std::string producer_version;
   // Written as the model's metadata_props (class names, preprocessing, ...).
   std::vector<std::pair<std::string, std::string>> metadata;
