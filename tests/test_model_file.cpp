@@ -150,3 +150,68 @@ TEST(ModelFile, DefaultModelOnTheRuntimeMatchesLibTorch) {
   fo.engine = "libtorch";
   EXPECT_NE(error_of([&] { Detector::load(fo); }).find("oneDNN runtime"), std::string::npos);
 }
+
+// SG's YOLO-NAS S (the golden checkpoint) as FP32 and INT8 model files, run by the runtime library on
+// SG's golden image, against the LibTorch path: FP32 to today's tolerances; INT8's differences
+// measured and reported (calibrated on the two golden images and the six synthetic test images).
+TEST(ModelFile, GoldenSAsFp32AndInt8FilesOnTheGoldenImage) {
+  REQUIRE_GOLDEN();
+  TempRoot t("model_file_golden");
+  ModelSource s;
+  s.model = "yolo_nas_s";
+  s.weights = golden_dir() + "/yolo_nas_s_det.pth";
+  LoadedModel lm = load_model(s);
+  fuse_for_inference(lm.model, "full");
+  const DnnGraph graph = build_dnn_graph(lm.model);
+  std::vector<std::string> calib = {golden_dir() + "/image_640_src_000000444010.jpg",
+                                    golden_dir() + "/image_320_src_000000475546.jpg"};
+  for (const auto& e : fs::directory_iterator(data_dir() + "/synth")) calib.push_back(e.path().string());
+  size_t used = 0;
+  const DnnInt8 plan = calibrate_int8(graph, lm.meta.preprocessing, calib, 32, &used);
+  const std::string fp32 = t.str("s.ynas"), int8 = t.str("s_int8.ynas");
+  write_model_file(fp32, graph, nullptr, lm.meta.to_json());
+  write_model_file(int8, graph, &plan, lm.meta.to_json(), "golden + synth");
+
+  DetectorOptions o;
+  o.model = "yolo_nas_s";
+  o.weights = s.weights;
+  o.engine = "libtorch";
+  Detector ref = Detector::load(o);
+  const cv::Mat im = read_image(golden_dir() + "/image_640_src_000000444010.jpg", Orientation::AsStored);
+  const ImageResult want = ref.predict(im, ref.default_nms());
+  ASSERT_FALSE(want.detections.empty());
+  const ImageResult a = rt::Detector::load(fp32).predict(im), q = rt::Detector::load(int8).predict(im);
+  ASSERT_EQ(a.detections.size(), want.detections.size());
+  for (size_t i = 0; i < a.detections.size(); ++i) {
+    EXPECT_EQ(a.detections[i].cls, want.detections[i].cls);
+    EXPECT_NEAR(a.detections[i].score, want.detections[i].score, 1e-4);
+    for (float d : {a.detections[i].x1 - want.detections[i].x1, a.detections[i].y1 - want.detections[i].y1,
+                    a.detections[i].x2 - want.detections[i].x2, a.detections[i].y2 - want.detections[i].y2})
+      EXPECT_LT(std::fabs(d), 5e-3);
+  }
+  // INT8: each FP32 detection's best same-class INT8 match.
+  auto iou = [](const Detection& x, const Detection& y) {
+    const float iw = std::max(0.0f, std::min(x.x2, y.x2) - std::max(x.x1, y.x1));
+    const float ih = std::max(0.0f, std::min(x.y2, y.y2) - std::max(x.y1, y.y1));
+    const float i = iw * ih;
+    return i / ((x.x2 - x.x1) * (x.y2 - x.y1) + (y.x2 - y.x1) * (y.y2 - y.y1) - i);
+  };
+  int matched = 0;
+  double worst_px = 0, worst_score = 0;
+  for (const Detection& w : want.detections) {
+    const Detection* best = nullptr;
+    for (const Detection& d : q.detections)
+      if (d.cls == w.cls && (!best || iou(d, w) > iou(*best, w))) best = &d;
+    if (!best || iou(*best, w) < 0.8f) continue;
+    ++matched;
+    worst_score = std::max(worst_score, double(std::fabs(best->score - w.score)));
+    for (float d : {best->x1 - w.x1, best->y1 - w.y1, best->x2 - w.x2, best->y2 - w.y2})
+      worst_px = std::max(worst_px, double(std::fabs(d)));
+  }
+  std::printf("golden S on the golden image: FP32 model file = LibTorch (%zu detections); INT8 model file (%zu calibration "
+              "images): %zu detections, %d of %zu FP32 ones matched at IoU >= 0.8, boxes within %.2f px, scores within %.3f\n",
+              a.detections.size(), used, q.detections.size(), matched, want.detections.size(), worst_px, worst_score);
+  // Plain PTQ (every layer but the heads quantized) loses some of SG's COCO detections here: the
+  // number this test holds it to is what it measured (4 of 7); selective INT8 is to raise it.
+  EXPECT_GE(matched, 4);
+}
