@@ -600,14 +600,19 @@ TEST(RuntimeLibrary, LinksNoLibTorchAndTheExamplesRun) {
   if (!fs::exists(path)) GTEST_SKIP() << path << " is missing";
   const fs::path img = fs::temp_directory_path() / ("yolonas_rt_card_" + std::to_string(::getpid()) + ".jpg");
   cv::imwrite(img.string(), test_card(320, 240));
-  for (const std::string cmd : {std::string(YOLONAS_EXAMPLE_RT) + " '" + path + "' '" + img.string() + "'",
-                                std::string(YOLONAS_EXAMPLE_C) + " '" + path + "'"}) {
+  // The FP32 and the INT8 model files of S, in the C++ and the C example.
+  const std::string int8 = fixture("yolo_nas_s_int8.ynas");
+  for (const auto& [cmd, engine] : std::vector<std::pair<std::string, std::string>>{
+           {std::string(YOLONAS_EXAMPLE_RT) + " '" + path + "' '" + img.string() + "'", "oneDNN FP32"},
+           {std::string(YOLONAS_EXAMPLE_RT) + " '" + int8 + "' '" + img.string() + "'", "oneDNN INT8"},
+           {std::string(YOLONAS_EXAMPLE_C) + " '" + path + "'", "oneDNN FP32"},
+           {std::string(YOLONAS_EXAMPLE_C) + " '" + int8 + "'", "oneDNN INT8"}}) {
     FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
     std::string out;
     char buf[512];
     while (std::fgets(buf, sizeof buf, p)) out += buf;
     EXPECT_EQ(::pclose(p), 0) << cmd << ":\n" << out;
-    EXPECT_NE(out.find("oneDNN FP32"), std::string::npos) << out;
+    EXPECT_NE(out.find(engine), std::string::npos) << out;
   }
   fs::remove(img);
 }
