@@ -274,3 +274,12 @@ TEST(Npy, ZeroDimensionAfterHugeOnesHasNoElements) {
   b.shape = {4611686018427387904, 4};  // built by hand, not read: numel() refuses to overflow
   EXPECT_THROW(b.numel(), Error);
 }
+
+// Its sibling, found by the next fuzz_npy run: the same shape in Fortran order overflowed in the
+// C-order conversion; and save_npy counts the same way.
+TEST(Npy, FortranOrderWithAZeroDimensionAfterHugeOnes) {
+  const std::string path = temp_path("huge_then_zero_f.npy");
+  write_bytes(path, make_npy("{'descr': '<f4', 'fortran_order': True, 'shape': (4611686018427387904, 4, 0), }", {}));
+  EXPECT_EQ(load_npy(path).numel(), 0);
+  EXPECT_THROW(save_npy(temp_path("x.npy"), {}, {4611686018427387904, 4, 1}), Error);
+}

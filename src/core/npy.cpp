@@ -92,10 +92,20 @@ std::vector<int64_t> parse_shape(const std::string& header, const std::string& p
 
 // numpy writes an F-contiguous array (for example a permuted torch tensor with batch 1) with
 // fortran_order True: the first index varies fastest. Reorder the bytes to C order.
+// The element count of a shape: 0 when any dimension is 0 (whatever the others), else the product,
+// which must fit int64 (load_npy has checked it against the file's size).
+int64_t element_count(const std::vector<int64_t>& shape) {
+  for (int64_t d : shape)
+    if (d == 0) return 0;
+  int64_t n = 1;  // a 0-d array holds one element
+  for (int64_t d : shape)
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) throw Error("npy: the shape's element count overflows int64");
+  return n;
+}
+
 std::vector<char> fortran_to_c(const std::vector<char>& f, const std::vector<int64_t>& shape, size_t item) {
   const size_t nd = shape.size();
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  const int64_t n = element_count(shape);
   if (n == 0 || nd < 2) return f;  // 0-d and 1-d arrays are laid out the same either way
   std::vector<char> c(f.size());
   std::vector<int64_t> f_stride(nd);  // in elements
@@ -154,15 +164,8 @@ std::vector<Out> convert(const NpyArray& a) {
 
 }  // namespace
 
-int64_t NpyArray::numel() const {
-  // A zero dimension anywhere means no elements, whatever the others (load_npy accepts (2^61, 4, 0)).
-  for (int64_t d : shape)
-    if (d == 0) return 0;
-  int64_t n = 1;  // a 0-d array holds one element
-  for (int64_t d : shape)
-    if (d < 0 || __builtin_mul_overflow(n, d, &n)) throw Error("npy: the shape's element count overflows int64");
-  return n;
-}
+// A zero dimension anywhere means no elements, whatever the others (load_npy accepts (2^61, 4, 0)).
+int64_t NpyArray::numel() const { return element_count(shape); }
 
 size_t NpyArray::item_size() const { return dtype_size(dtype); }
 
@@ -224,8 +227,7 @@ NpyArray load_npy(const std::string& path) {
 }
 
 void save_npy(const std::string& path, const std::vector<float>& data, const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  const int64_t n = element_count(shape);  // the same overflow-checked count as the reader's
   if (n != static_cast<int64_t>(data.size()))
     throw Error("save_npy '" + path + "': shape holds " + std::to_string(n) + " elements but data has " +
                 std::to_string(data.size()));
