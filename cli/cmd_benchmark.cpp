@@ -43,6 +43,21 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
+// profile=true: the time per op kind of `net` over `iters` runs of `input`, as a table.
+void print_profile(OnednnNet& net, const float* input, int iters) {
+  std::vector<float> boxes, scores;
+  net.set_profiling(true);
+  for (int i = 0; i < std::max(1, iters); ++i) net.run(input, boxes, scores);
+  const auto rows = net.profile();
+  double total = 0;
+  for (const auto& r : rows) total += r.ms;
+  std::printf("  %-26s %6s %10s %7s\n", "op kind", "steps", "ms/run", "share");
+  for (const auto& r : rows)
+    std::printf("  %-26s %6d %10.2f %6.1f%%\n", r.kind.c_str(), r.steps, r.ms, 100.0 * r.ms / std::max(total, 1e-9));
+  std::printf("  %-26s %6s %10.2f (each step waited for: a little above the plain run)\n", "total", "", total);
+  net.set_profiling(false);
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
@@ -206,6 +221,7 @@ int benchmark_model_file(const Args& args, const std::string& path) {
       const double med = median(times);
       std::printf("%-12s %-10s %6d %6d %8d %14.1f %14.2f\n", mf.info.model_name.c_str(), label.c_str(), h, b, t, med / b,
                   1000.0 * b / med);
+      if (args.boolean("profile", false)) print_profile(fresh.net(b, h, w), xb.data(), iters);
       csv << mf.info.model_name << "," << label << "," << h << "," << b << "," << t << "," << med / b << "," << med << ","
           << 1000.0 * b / med << "," << (first_row ? std::to_string(ms(t0, t4)) : std::string()) << "\n";
       first_row = false;
@@ -221,7 +237,7 @@ int benchmark_model_file(const Args& args, const std::string& path) {
 
 int cmd_benchmark(const Args& args) {
   args.check_known({"model", "weights", "imgsz", "batches", "threads", "iters", "warmup", "fuse", "project", "name",
-                    "exist_ok", "ema", "train", "data", "batch", "workers", "device", "engine"});
+                    "exist_ok", "ema", "train", "data", "batch", "workers", "device", "engine", "profile"});
   if (args.boolean("train", false)) return benchmark_training(args);
   for (const char* key : {"model", "weights"})
     if (is_model_file(args.str(key, ""))) return benchmark_model_file(args, args.str(key, ""));
@@ -329,6 +345,7 @@ int cmd_benchmark(const Args& args) {
               if (i >= warmup) times.push_back(ms);
             }
             report(label, b, t, times);
+            if (args.boolean("profile", false)) print_profile(net, x.data_ptr<float>(), iters);
           }
         }
         continue;

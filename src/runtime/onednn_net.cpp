@@ -2,6 +2,8 @@
 #include "yolonas/runtime/onednn_net.h"
 
 #include <algorithm>
+#include <chrono>
+#include <map>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -50,7 +52,12 @@ struct OnednnNet::Impl {
   struct Step {
     dnnl::primitive prim;
     std::unordered_map<int, memory> args;
+    std::string kind;  // for profiles: "conv int8", "reorder", ...
   };
+  bool profiling = false;
+  std::mutex profile_m;
+  std::map<std::string, double> profile_ms;
+  int profile_runs = 0;
   std::vector<Step> steps;
   std::vector<std::string> conv_impls;
   // Head outputs reordered to plain NCHW for the decode: per level, reg then cls.
@@ -103,7 +110,8 @@ struct OnednnNet::Impl {
     dnnl::primitive_attr attr;
     // f32 -> int8 (the network input): quantize with the buffer's scale.
     if (m.get_desc().data_type() == dt::f32 && want.data_type() != dt::f32) attr.set_output_scales(0, {q->mult[static_cast<size_t>(buf)]});
-    steps.push_back({dnnl::reorder(m, out, attr), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}}});
+    steps.push_back({dnnl::reorder(m, out, attr), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}},
+                     want.data_type() != m.get_desc().data_type() ? "reorder (quantize input)" : "reorder (layout)"});
     return out;
   }
 
@@ -188,8 +196,11 @@ struct OnednnNet::Impl {
     }
     const memory src = as_layout(op.inputs[0], src_want);
     set_output(op, dst_md);
-    steps.push_back({prim, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
-                            {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}});
+    steps.push_back({prim,
+                     {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
+                      {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}},
+                     std::string(deconv ? "deconv" : op.kernel == 1 ? "conv 1x1" : "conv " + std::to_string(op.kernel) + "x" +
+                                 std::to_string(op.kernel)) + (int8 ? " int8" : " fp32")});
   }
 
   // User data (`user` layout) copied into a new memory of layout `want`.
@@ -212,7 +223,8 @@ struct OnednnNet::Impl {
                                   {op.pad, op.pad}, {op.pad, op.pad});
     dnnl::pooling_forward::primitive_desc pd(d, eng);
     set_output(op, pd.dst_desc());
-    steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}});
+    steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}},
+                     "maxpool"});
   }
 
   void add_concat(const DnnOp& op) {
@@ -227,7 +239,7 @@ struct OnednnNet::Impl {
     // The destination in the first input's layout family (blocked in, blocked out).
     dnnl::concat::primitive_desc pd(1, mds, eng);
     set_output(op, pd.dst_desc());
-    Step s{dnnl::concat(pd), {{DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}};
+    Step s{dnnl::concat(pd), {{DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}, "concat"};
     for (size_t i = 0; i < op.inputs.size(); ++i)
       s.args.emplace(DNNL_ARG_MULTIPLE_SRC + static_cast<int>(i), buffers[static_cast<size_t>(op.inputs[i])].mem);
     steps.push_back(std::move(s));
@@ -245,7 +257,8 @@ struct OnednnNet::Impl {
     set_output(op, pd.dst_desc());
     steps.push_back({dnnl::sum(pd),
                      {{DNNL_ARG_MULTIPLE_SRC, a}, {DNNL_ARG_MULTIPLE_SRC + 1, b},
-                      {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}});
+                      {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}},
+                     "sum"});
   }
 
   memory plain_output(int buf) {
@@ -254,7 +267,7 @@ struct OnednnNet::Impl {
     const memory& m = buffers[static_cast<size_t>(buf)].mem;
     if (m.get_desc() == plain) return m;
     memory out = make_act(plain);
-    steps.push_back({dnnl::reorder(m, out), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}}});
+    steps.push_back({dnnl::reorder(m, out), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}}, "reorder (heads to NCHW)"});
     return out;
   }
 };
@@ -436,23 +449,76 @@ void OnednnNet::run(const float* input, std::vector<float>& boxes, std::vector<f
     ~Release() { m.release(c); }
   } release{m, c};
   c->input.set_data_handle(const_cast<float*>(input));
-  for (size_t s = 0; s < m.steps.size(); ++s) m.steps[s].prim.execute(c->strm, c->args[s]);
-  c->strm.wait();
+  using clock = std::chrono::steady_clock;
+  std::map<std::string, double> times;
+  if (m.profiling) {  // each step waited for and timed (a little slower than the plain run)
+    for (size_t s = 0; s < m.steps.size(); ++s) {
+      const auto t0 = clock::now();
+      m.steps[s].prim.execute(c->strm, c->args[s]);
+      c->strm.wait();
+      times[m.steps[s].kind] += std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+    }
+  } else {
+    for (size_t s = 0; s < m.steps.size(); ++s) m.steps[s].prim.execute(c->strm, c->args[s]);
+    c->strm.wait();
+  }
+  const auto t_decode = clock::now();
 
-  // The decode (detect/decode.h), per level and image, into the flat outputs.
+  // The decode (detect/decode.h), per level and image, into the flat outputs; the cells are split
+  // into chunks over the OpenMP threads (exp and the softmax dominate: ~1.2 M exp at 640).
   const int A = num_anchors(), C = m.graph.num_classes, R = m.graph.reg_max + 1;
-  boxes.assign(static_cast<size_t>(m.batch) * A * 4, 0.0f);
-  scores.assign(static_cast<size_t>(m.batch) * A * C, 0.0f);
-  int first = 0;
+  boxes.resize(static_cast<size_t>(m.batch) * A * 4);
+  scores.resize(static_cast<size_t>(m.batch) * A * C);
+  struct Chunk {
+    const float *reg, *cls;
+    int h, w, stride, first, last;
+    float *boxes, *scores;
+  };
+  std::vector<Chunk> chunks;
+  int level_first = 0;
+  constexpr int kCells = 256;
   for (size_t l = 0; l < m.graph.strides.size(); ++l) {
     const int s = m.graph.strides[l], h = m.height / s, w = m.width / s, hw = h * w;
     const float* reg = static_cast<const float*>(c->acts[m.reg_acts[l]].get_data_handle());
     const float* cls = static_cast<const float*>(c->acts[m.cls_acts[l]].get_data_handle());
     for (int b = 0; b < m.batch; ++b)
-      decode_level(reg + static_cast<size_t>(b) * 4 * R * hw, cls + static_cast<size_t>(b) * C * hw, h, w, s, R, C,
-                   &boxes[(static_cast<size_t>(b) * A + first) * 4], &scores[(static_cast<size_t>(b) * A + first) * C]);
-    first += hw;
+      for (int i = 0; i < hw; i += kCells)
+        chunks.push_back({reg + static_cast<size_t>(b) * 4 * R * hw, cls + static_cast<size_t>(b) * C * hw, h, w, s, i,
+                          std::min(hw, i + kCells), &boxes[(static_cast<size_t>(b) * A + level_first) * 4],
+                          &scores[(static_cast<size_t>(b) * A + level_first) * C]});
+    level_first += hw;
   }
+  const int n = static_cast<int>(chunks.size());
+#pragma omp parallel for schedule(dynamic)
+  for (int k = 0; k < n; ++k) {
+    const Chunk& ch = chunks[static_cast<size_t>(k)];
+    decode_cells(ch.reg, ch.cls, ch.h, ch.w, ch.stride, R, C, ch.first, ch.last, ch.boxes, ch.scores);
+  }
+  if (m.profiling) {
+    times["decode (C++)"] += std::chrono::duration<double, std::milli>(clock::now() - t_decode).count();
+    std::lock_guard<std::mutex> lk(m.profile_m);
+    for (const auto& [k, v] : times) m.profile_ms[k] += v;
+    ++m.profile_runs;
+  }
+}
+
+void OnednnNet::set_profiling(bool on) {
+  std::lock_guard<std::mutex> lk(impl_->profile_m);
+  impl_->profiling = on;
+  impl_->profile_ms.clear();
+  impl_->profile_runs = 0;
+}
+
+std::vector<OnednnNet::ProfileRow> OnednnNet::profile() const {
+  std::lock_guard<std::mutex> lk(impl_->profile_m);
+  std::map<std::string, int> count;
+  for (const auto& s : impl_->steps) ++count[s.kind];
+  count["decode (C++)"] = 1;
+  std::vector<ProfileRow> rows;
+  for (const auto& [kind, ms] : impl_->profile_ms)
+    rows.push_back({kind, count[kind], impl_->profile_runs ? ms / impl_->profile_runs : 0.0});
+  std::sort(rows.begin(), rows.end(), [](const ProfileRow& a, const ProfileRow& b) { return a.ms > b.ms; });
+  return rows;
 }
 
 std::vector<float> OnednnNet::read_buffer(int id) const {

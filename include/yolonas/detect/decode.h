@@ -26,5 +26,9 @@ int count_anchors(int height, int width, const std::vector<int>& strides);
 // rows of num_classes sigmoid scores to `scores`.
 void decode_level(const float* reg, const float* cls, int h, int w, int stride, int bins, int num_classes,
                   float* boxes, float* scores);
+// The same for cells [first, last) of the level only (boxes and scores still point at the level's
+// first cell): lets a caller split a level over threads.
+void decode_cells(const float* reg, const float* cls, int h, int w, int stride, int bins, int num_classes, int first,
+                  int last, float* boxes, float* scores);
 
 }  // namespace yolonas

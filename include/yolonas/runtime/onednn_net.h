@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "yolonas/runtime/dnn_graph.h"
@@ -40,6 +41,17 @@ class OnednnNet {
   // (dequantized when it is quantized), and its dims; for tests and calibration.
   std::vector<float> read_buffer(int id) const;
   std::vector<int64_t> buffer_dims(int id) const;
+
+  // Profiling: with it on, run() waits for every step and adds its time to its kind ("conv 3x3
+  // int8", "reorder (layout)", "concat", "decode (C++)", ...). profile(): per kind, the steps of that
+  // kind in one run and their mean ms per run, slowest first.
+  struct ProfileRow {
+    std::string kind;
+    int steps = 0;
+    double ms = 0;
+  };
+  void set_profiling(bool on);
+  std::vector<ProfileRow> profile() const;
 
   // Execution contexts made so far (one per run that was in progress at the same time as others).
   size_t contexts() const;
