@@ -258,8 +258,8 @@ int cmd_benchmark(const Args& args) {
   for (const auto& f : fuses) parse_fuse_mode(f);
   const auto engines = split_list(args.str("engine", "libtorch,onednn"));
   for (const auto& e : engines)
-    if (e != "libtorch" && e != "onednn" && e != "int8" && e != "ort")
-      throw Error("engine=" + e + ": expected libtorch, onednn, int8 or ort (ONNX Runtime, through node)");
+    if (e != "libtorch" && e != "onednn" && e != "int8" && e != "bf16" && e != "ort")
+      throw Error("engine=" + e + ": expected libtorch, onednn, int8, bf16 or ort (ONNX Runtime, through node)");
   const torch::Device device = parse_device(args.str("device", "cpu"));
   // On a GPU the timing waits for the kernels; the CPU thread count is then irrelevant.
   auto sync = [&] {
@@ -284,7 +284,11 @@ int cmd_benchmark(const Args& args) {
   };
   for (const auto& engine : engines) {
     // The oneDNN runtime runs the fully fused model: one row per batch and thread count.
-    const bool dnn = engine == "onednn" || engine == "int8";
+    const bool dnn = engine == "onednn" || engine == "int8" || engine == "bf16";
+    if (engine == "bf16" && !cpu_has_bf16()) {
+      std::printf("bf16 skipped: this CPU runs oneDNN's %s kernels, without AVX512-BF16\n", cpu_isa_name().c_str());
+      continue;
+    }
     if (engine == "ort") {
       LoadedModel lm = load_model(o);
       model_name = lm.meta.model_name;
@@ -328,6 +332,7 @@ int cmd_benchmark(const Args& args) {
             // oneDNN splits the work for the thread count in effect when a primitive is created.
             OnednnNet::Options no;
             no.int8 = plan.get();
+            no.bf16 = engine == "bf16";
             OnednnNet net(graph, b, imgsz, imgsz, no);
             if (b == batches.front() && t == threads.front()) {  // which kernels oneDNN picked on this CPU
               std::map<std::string, int> impls;

@@ -616,3 +616,36 @@ TEST(RuntimeLibrary, LinksNoLibTorchAndTheExamplesRun) {
   }
   fs::remove(img);
 }
+
+// BF16: the same network in bfloat16 (f32 accumulation, f32 head outputs) stays close to FP32; on a
+// CPU without AVX512-BF16 it is refused with a message.
+TEST(RuntimeBf16, StaysCloseToFp32OrIsRefused) {
+  const std::string path = fixture("yolo_nas_s.ynas");
+  if (!fs::exists(path)) GTEST_SKIP() << path << " is missing";
+  if (!cpu_has_bf16()) {
+    try {
+      rt::Detector::load(path, 2, /*bf16=*/true);
+      ADD_FAILURE() << "bf16 loaded on a CPU without AVX512-BF16";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("AVX512-BF16"), std::string::npos) << e.what();
+    }
+    return;
+  }
+  const ModelFile mf = read_model_file(path);
+  OnednnEngine fp32(mf.graph);
+  std::unique_ptr<OnednnEngine> bf16 = OnednnEngine::bf16(mf.graph);
+  EXPECT_EQ(bf16->describe(), "oneDNN BF16");
+  std::mt19937 rng(5);
+  const Tensor x = random_input(1, 3, 320, 320, rng);
+  std::vector<float> b32, s32, b16, s16;
+  fp32.run(x.v.data(), 1, 320, 320, b32, s32);
+  bf16->run(x.v.data(), 1, 320, 320, b16, s16);
+  double db = 0, ds = 0;
+  for (size_t i = 0; i < b32.size(); ++i) db = std::max(db, double(std::fabs(b32[i] - b16[i])));
+  for (size_t i = 0; i < s32.size(); ++i) ds = std::max(ds, double(std::fabs(s32[i] - s16[i])));
+  std::printf("BF16 vs FP32 (S, random weights, 320): boxes within %.3f px, scores within %.4f\n", db, ds);
+  EXPECT_LT(db, 8.0);  // bfloat16 keeps 8 bits of mantissa: a few pixels on random weights
+  EXPECT_LT(ds, 0.05);
+  // An INT8 model file has no FP32 weights to run in bfloat16.
+  EXPECT_THROW(rt::Detector::load(fixture("yolo_nas_s_int8.ynas"), 2, true), Error);
+}

@@ -31,8 +31,8 @@ namespace {
 std::unique_ptr<InferenceEngine> model_file_engine(const std::string& path, const DetectorOptions& o, ModelMeta& meta,
                                                    std::string& source) {
   if (!parse_device(o.device).is_cpu()) throw Error(clip(path) + ": a model file runs on the CPU (the oneDNN runtime); drop device=");
-  if (o.engine != "auto" && o.engine != "onednn" && o.engine != "int8")
-    throw Error("engine=" + clip(o.engine, 40) + ": a model file runs on the oneDNN runtime (engine=auto, onednn or int8)");
+  if (o.engine != "auto" && o.engine != "onednn" && o.engine != "int8" && o.engine != "bf16")
+    throw Error("engine=" + clip(o.engine, 40) + ": a model file runs on the oneDNN runtime (engine=auto, onednn, int8 or bf16)");
   ModelFile mf = read_model_file(path);
   meta = ModelMeta::from_json(mf.meta_json, path);
   if (o.imgsz > 0) {
@@ -40,8 +40,9 @@ std::unique_ptr<InferenceEngine> model_file_engine(const std::string& path, cons
     meta.preprocessing = PreprocessParams::for_imgsz(o.imgsz, o.imgsz);
   }
   source = path + (mf.int8 ? " [INT8 model file]" : " [model file]");
-  if (o.engine == "onednn" && mf.int8)
-    throw Error(clip(path) + " is an INT8 model file; engine=onednn needs an FP32 one (export it without int8=true)");
+  if ((o.engine == "onednn" || o.engine == "bf16") && mf.int8)
+    throw Error(clip(path) + " is an INT8 model file; engine=" + o.engine + " needs an FP32 one (export it without int8=true)");
+  if (o.engine == "bf16") return OnednnEngine::bf16(std::move(mf.graph));
   if (o.engine == "int8" && !mf.int8) {
     if (o.calibration_images.empty())
       throw Error("engine=int8 with the FP32 model file " + clip(path) + " needs calibration images: calib=DIR|GLOB|data.yaml");

@@ -32,10 +32,10 @@ std::string LibtorchEngine::describe() const { return "LibTorch fuse=" + fuse_ +
 std::unique_ptr<InferenceEngine> make_engine(YoloNAS model, const ModelMeta& meta, const EngineOptions& o) {
   const torch::Device device = parse_device(o.device);
   const std::string& engine = o.engine;
-  if (engine != "auto" && engine != "libtorch" && engine != "onednn" && engine != "int8")
-    throw Error("engine=" + clip(engine, 40) + ": expected auto, libtorch, onednn or int8");
+  if (engine != "auto" && engine != "libtorch" && engine != "onednn" && engine != "int8" && engine != "bf16")
+    throw Error("engine=" + clip(engine, 40) + ": expected auto, libtorch, onednn, int8 or bf16");
   const FuseMode fuse = parse_fuse_mode(o.fuse);
-  const bool dnn = engine == "onednn" || engine == "int8";
+  const bool dnn = engine == "onednn" || engine == "int8" || engine == "bf16";
   if (dnn && !device.is_cpu()) throw Error("engine=" + engine + " runs on the CPU; drop device= or use engine=libtorch");
   if (dnn && fuse != FuseMode::kFull) throw Error("engine=" + engine + " runs the fully fused model: use fuse=full (the default)");
   if (engine == "int8" && o.calibration_images.empty())
@@ -45,6 +45,7 @@ std::unique_ptr<InferenceEngine> make_engine(YoloNAS model, const ModelMeta& met
     return std::make_unique<LibtorchEngine>(std::move(model), device, o.fuse);
   DnnGraph graph = build_dnn_graph(model);
   model = YoloNAS(nullptr);  // the weights now live in the graph
+  if (engine == "bf16") return OnednnEngine::bf16(std::move(graph));
   if (engine != "int8") return std::make_unique<OnednnEngine>(std::move(graph));
   size_t used = 0;
   DnnInt8 plan = calibrate_int8(graph, meta.preprocessing, o.calibration_images, 32, &used);

@@ -30,11 +30,15 @@ struct OnednnNet::Impl {
   bool share_memory = true;
   std::vector<uint8_t> head_out;  // buffers the decode reads: f32 even in INT8
 
+  bool bf16 = false;  // activations in bfloat16 (the decode's inputs stay f32)
   dt buf_dt(int b) const {
-    if (!q || head_out[static_cast<size_t>(b)] || q->is_f32[static_cast<size_t>(b)]) return dt::f32;
+    if (head_out[static_cast<size_t>(b)]) return dt::f32;
+    if (bf16) return dt::bf16;
+    if (!q || q->is_f32[static_cast<size_t>(b)]) return dt::f32;
     return q->is_unsigned[static_cast<size_t>(b)] ? dt::u8 : dt::s8;
   }
-  float buf_mult(int b) const { return buf_dt(b) == dt::f32 ? 1.0f : q->mult[static_cast<size_t>(b)]; }
+  bool quantized(int b) const { const dt t = buf_dt(b); return t == dt::u8 || t == dt::s8; }
+  float buf_mult(int b) const { return quantized(b) ? q->mult[static_cast<size_t>(b)] : 1.0f; }
   // `md` with another data type, same dims and layout.
   static memory::desc with_dt(const memory::desc& md, dt t) {
     memory::desc out = md;
@@ -109,7 +113,8 @@ struct OnednnNet::Impl {
     memory out = make_act(want);
     dnnl::primitive_attr attr;
     // f32 -> int8 (the network input): quantize with the buffer's scale.
-    if (m.get_desc().data_type() == dt::f32 && want.data_type() != dt::f32) attr.set_output_scales(0, {q->mult[static_cast<size_t>(buf)]});
+    if (m.get_desc().data_type() == dt::f32 && (want.data_type() == dt::u8 || want.data_type() == dt::s8))
+      attr.set_output_scales(0, {q->mult[static_cast<size_t>(buf)]});
     steps.push_back({dnnl::reorder(m, out, attr), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}},
                      want.data_type() != m.get_desc().data_type() ? "reorder (quantize input)" : "reorder (layout)"});
     return out;
@@ -134,9 +139,11 @@ struct OnednnNet::Impl {
     const memory::dims wdims = {op.cout, op.cin, op.kernel, op.kernel};
     // INT8 when the input is quantized (its output may be f32: the first convolution of a head).
     const dt src_t = buf_dt(op.inputs[0]), dst_t = buf_dt(op.output);
-    const bool int8 = src_t != dt::f32;
-    if (!int8 && dst_t != dt::f32) throw Error(op.name + ": an FP32 convolution cannot write a quantized buffer");
-    const memory::desc src_any(in, src_t, tag::any), w_any(wdims, int8 ? dt::s8 : dt::f32, tag::any),
+    const bool int8 = quantized(op.inputs[0]);
+    if (!int8 && quantized(op.output)) throw Error(op.name + ": an FP32 convolution cannot write a quantized buffer");
+    // bf16: bf16 source and weights, f32 accumulation and bias, bf16 (or f32 for the heads) output.
+    const dt w_t = int8 ? dt::s8 : src_t == dt::bf16 ? dt::bf16 : dt::f32;
+    const memory::desc src_any(in, src_t, tag::any), w_any(wdims, w_t, tag::any),
         b_md({op.cout}, int8 ? dt::s32 : dt::f32, tag::a), dst_any(out, dst_t, tag::any);
     const memory::dims strides = {op.stride, op.stride}, pad = {op.pad, op.pad};
     dnnl::primitive_attr attr;
@@ -200,7 +207,7 @@ struct OnednnNet::Impl {
                      {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
                       {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}},
                      std::string(deconv ? "deconv" : op.kernel == 1 ? "conv 1x1" : "conv " + std::to_string(op.kernel) + "x" +
-                                 std::to_string(op.kernel)) + (int8 ? " int8" : " fp32")});
+                                 std::to_string(op.kernel)) + (int8 ? " int8" : src_t == dt::bf16 ? " bf16" : " fp32")});
   }
 
   // User data (`user` layout) copied into a new memory of layout `want`.
@@ -272,10 +279,36 @@ struct OnednnNet::Impl {
   }
 };
 
+bool cpu_has_bf16() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+}
+
+std::string cpu_isa_name() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41: return "SSE4.1";
+    case dnnl::cpu_isa::avx: return "AVX";
+    case dnnl::cpu_isa::avx2: return "AVX2";
+    case dnnl::cpu_isa::avx2_vnni: return "AVX2-VNNI";
+    case dnnl::cpu_isa::avx512_mic: return "AVX-512 (MIC)";
+    case dnnl::cpu_isa::avx512_mic_4ops: return "AVX-512 (MIC 4ops)";
+    case dnnl::cpu_isa::avx512_core: return "AVX-512";
+    case dnnl::cpu_isa::avx512_core_vnni: return "AVX-512 VNNI";
+    case dnnl::cpu_isa::avx512_core_bf16: return "AVX-512 BF16";
+    case dnnl::cpu_isa::avx512_core_amx: return "AVX-512 AMX";
+    default: return "generic";
+  }
+}
+
 OnednnNet::OnednnNet(const DnnGraph& graph, int batch, int height, int width, const Options& options)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.q = options.int8;
+  m.bf16 = options.bf16;
+  if (m.q && m.bf16) throw Error("oneDNN runtime: a net is INT8 or BF16, not both");
+  if (m.bf16 && !cpu_has_bf16())
+    throw Error("engine=bf16 needs a CPU with AVX512-BF16 (or AMX); this one runs oneDNN's " + cpu_isa_name() +
+                " kernels: use engine=onednn (FP32) or engine=int8");
   m.share_memory = options.share_memory;
   if (m.q && (m.q->mult.size() != static_cast<size_t>(graph.num_buffers) ||
               m.q->is_unsigned.size() != static_cast<size_t>(graph.num_buffers)))

@@ -33,14 +33,16 @@ Detector::Detector(Detector&&) noexcept = default;
 Detector& Detector::operator=(Detector&&) noexcept = default;
 Detector::~Detector() = default;
 
-Detector Detector::load(const std::string& model_file, int threads) {
+Detector Detector::load(const std::string& model_file, int threads, bool bf16) {
   auto impl = std::make_unique<Impl>();
   impl->threads = set_runtime_threads(threads);
   ModelFile mf = read_model_file(model_file);
   impl->info = mf.info;
   impl->source = model_file;
   impl->int8 = mf.int8.has_value();
-  impl->engine = std::make_unique<OnednnEngine>(std::move(mf.graph), std::move(mf.int8), mf.int8_note);
+  if (bf16 && impl->int8) throw Error(model_file + " is an INT8 model file; bf16 runs FP32 ones");
+  impl->engine = bf16 ? OnednnEngine::bf16(std::move(mf.graph))
+                      : std::make_unique<OnednnEngine>(std::move(mf.graph), std::move(mf.int8), mf.int8_note);
   return Detector(std::move(impl));
 }
 

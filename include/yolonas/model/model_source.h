@@ -19,8 +19,8 @@ struct ModelSource {
 
 struct EngineOptions {
   // libtorch | onednn (the fully fused model on oneDNN primitives, CPU only) | int8 (the same,
-  // quantized after calibration on calibration_images) | auto: onednn on the CPU with fuse=full,
-  // libtorch otherwise.
+  // quantized after calibration on calibration_images) | bf16 (oneDNN in bfloat16, CPUs with
+  // AVX512-BF16) | auto: onednn on the CPU with fuse=full, libtorch otherwise.
   std::string engine = "auto";
   std::string fuse = "full";         // "none" | "partial" (SG predict) | "full" (+ Conv/BN folding, fastest)
   std::string device = "cpu";        // cpu | cuda | cuda:N | N (a CUDA LibTorch build is needed for a GPU)

@@ -21,6 +21,8 @@ class OnednnEngine : public InferenceEngine {
   // int8: a plan for `graph` (runtime/int8.h), or none for FP32; int8_note says how it was made
   // ("calibrated on 32 images"), for describe().
   explicit OnednnEngine(DnnGraph graph, std::optional<DnnInt8> int8 = std::nullopt, std::string int8_note = "");
+  // bfloat16 execution of an FP32 graph (throws on a CPU without AVX512-BF16).
+  static std::unique_ptr<OnednnEngine> bf16(DnnGraph graph);
 
   void run(const float* input, int batch, int height, int width, std::vector<float>& boxes,
            std::vector<float>& scores) override;
@@ -31,6 +33,7 @@ class OnednnEngine : public InferenceEngine {
   OnednnNet& net(int batch, int height, int width);
   const DnnGraph& graph() const { return graph_; }
   bool int8() const { return int8_ != nullptr; }
+  bool is_bf16() const { return bf16_; }
   const DnnInt8* int8_plan() const { return int8_.get(); }
   const std::string& int8_note() const { return int8_note_; }
 
@@ -38,6 +41,7 @@ class OnednnEngine : public InferenceEngine {
   DnnGraph graph_;
   std::unique_ptr<DnnInt8> int8_;
   std::string int8_note_;
+  bool bf16_ = false;
   std::mutex nets_m_;
   std::vector<std::unique_ptr<OnednnNet>> nets_;
 };

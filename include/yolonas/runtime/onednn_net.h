@@ -18,10 +18,18 @@
 
 namespace yolonas {
 
+// Whether oneDNN runs native bfloat16 kernels on this CPU (AVX512-BF16 or AMX), and the name of the
+// instruction set its kernels use ("AVX-512 VNNI", ...).
+bool cpu_has_bf16();
+std::string cpu_isa_name();
+
 class OnednnNet {
  public:
   struct Options {
     const DnnInt8* int8 = nullptr;  // quantized execution (plan_int8); nullptr = FP32
+    // bfloat16 activations and weights with f32 accumulation; the heads' outputs (the decode's
+    // inputs) stay f32. Needs AVX512-BF16 (cpu_has_bf16()); refused with a message elsewhere.
+    bool bf16 = false;
     bool share_memory = true;       // false keeps every activation (calibration reads them)
   };
   // Creates every primitive and reorders the weights into oneDNN's layouts (once). Throws

@@ -23,7 +23,8 @@ namespace yolonas::rt {
 class Detector {
  public:
   // threads: the OpenMP threads oneDNN uses (0 = all cores; set for the whole process).
-  static Detector load(const std::string& model_file, int threads = 0);
+  // bf16: run an FP32 model file in bfloat16 (CPUs with AVX512-BF16; refused with a message elsewhere).
+  static Detector load(const std::string& model_file, int threads = 0, bool bf16 = false);
   Detector(Detector&&) noexcept;
   Detector& operator=(Detector&&) noexcept;
   ~Detector();
