@@ -16,6 +16,7 @@
 #include "yolonas/core/error.h"
 #include "yolonas/model/model_loader.h"
 #include "yolonas/export/onnx_export.h"
+#include "yolonas/api/quantize.h"
 #include "yolonas/runtime/int8.h"
 #include "yolonas/runtime/model_file.h"
 #include "yolonas/core/files.h"
@@ -25,7 +26,8 @@ namespace yolonas::cli {
 
 int cmd_export(const Args& args) {
   args.check_known({"model", "weights", "format", "out", "ema", "imgsz", "names", "batch", "int8", "calib", "threads",
-                    "nms", "conf", "iou", "top_k", "max_det", "half"});
+                    "nms", "conf", "iou", "top_k", "max_det", "half", "calib_method", "percentile", "int8_select",
+                    "int8_budget"});
   const std::string format = args.str("format", "pth");
   if (format != "pth" && format != "onnx" && format != "ynas")
     throw Error("format=" + clip(format, 40) + ": expected pth, onnx or ynas (the runtime's model file)");
@@ -53,14 +55,18 @@ int cmd_export(const Args& args) {
     fuse_for_inference(lm.model, "full");
     const DnnGraph graph = build_dnn_graph(lm.model);
     std::optional<DnnInt8> plan;
-    std::string note;
+    std::string note, report_json;
     if (int8) {
       const std::vector<std::string> images = calibration_images(args.str("calib", ""));
-      size_t used = 0;
-      plan = calibrate_int8(graph, pp, images, 32, &used);
-      note = "calibrated on " + std::to_string(used) + " images of " + args.str("calib", "");
+      QuantizeOptions q = quantize_options(args);
+      const std::shared_ptr<const EvalSet> eval = quantize_eval(args);
+      q.eval = eval.get();
+      QuantizeReport report;
+      plan = quantize_graph(graph, lm.meta, images, q, &report);
+      note = report.note() + " of " + args.str("calib", "");
+      report_json = report.to_json().dump();
     }
-    write_model_file(out, graph, plan ? &*plan : nullptr, lm.meta.to_json(), note, "yolonas 0.1.0");
+    write_model_file(out, graph, plan ? &*plan : nullptr, lm.meta.to_json(), note, "yolonas 0.1.0", report_json);
     std::printf("exported %s -> %s (yolonas model file, %s, %.1f MB, %d classes, input %dx%d%s%s)\n", lm.source.c_str(),
                 out.c_str(), int8 ? "INT8" : "FP32", std::filesystem::file_size(out) / 1e6, lm.meta.arch.num_classes,
                 pp.input_h, pp.input_w, note.empty() ? "" : ", ", note.c_str());

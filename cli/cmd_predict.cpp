@@ -345,15 +345,17 @@ size_t run_video(Detector& det, cv::VideoCapture& cap, const std::string& label,
 
 }  // namespace
 
-std::vector<std::string> calibration_images(const std::string& calib) {
-  if (calib.empty()) throw Error("calib= is empty: give a folder, a glob, an image or a data.yaml");
+bool is_dataset(const std::string& calib) {
   const fs::path p(calib);
   const std::string ext = lower_ext(p);
-  const bool dataset = ext == ".yaml" || ext == ".yml" || ext == ".json" ||
-                       (fs::is_directory(p) && (fs::exists(p / "data.yaml") || fs::exists(p / "annotations") ||
-                                                fs::exists(p / "ImageSets")));
+  return ext == ".yaml" || ext == ".yml" || ext == ".json" ||
+         (fs::is_directory(p) && (fs::exists(p / "data.yaml") || fs::exists(p / "annotations") || fs::exists(p / "ImageSets")));
+}
+
+std::vector<std::string> calibration_images(const std::string& calib) {
+  if (calib.empty()) throw Error("calib= is empty: give a folder, a glob, an image or a data.yaml");
   std::vector<std::string> images;
-  if (dataset) {
+  if (is_dataset(calib)) {
     const DataYaml d = open_dataset(calib);
     const std::string split = d.splits.count("train") ? "train" : d.splits.begin()->first;
     for (const LabeledImage& s : load_split(d, split).samples) images.push_back(s.image);
@@ -362,6 +364,24 @@ std::vector<std::string> calibration_images(const std::string& calib) {
   }
   if (images.empty()) throw Error("calib=" + calib + ": no image found");
   return images;
+}
+
+QuantizeOptions quantize_options(const Args& args) {
+  QuantizeOptions q;
+  q.method = parse_calib_method(args.str("calib_method", "max"));
+  q.percentile = args.real_in("percentile", 99.99, 50, 100);
+  q.selective = args.boolean("int8_select", false);
+  q.budget = args.has("int8_budget") ? args.real_in("int8_budget", 0.005, 0, 1) : -1;
+  return q;
+}
+
+std::shared_ptr<const EvalSet> quantize_eval(const Args& args) {
+  const std::string calib = args.str("calib", "");
+  if (!args.boolean("int8_select", false) || calib.empty() || !is_dataset(calib)) return nullptr;
+  // The scan measures mAP on the training images (never on the images a `val` scores).
+  const DataYaml d = open_dataset(calib);
+  const std::string split = d.splits.count("train") ? "train" : d.splits.begin()->first;
+  return std::make_shared<const EvalSet>(eval_set_from_split(load_split(d, split), calib + " (" + split + ")"));
 }
 
 DetectorOptions detector_options(const Args& args) {
@@ -376,13 +396,16 @@ DetectorOptions detector_options(const Args& args) {
   o.device = args.str("device", "cpu");
   o.engine = args.str("engine", "auto");
   if (args.has("calib")) o.calibration_images = calibration_images(args.str("calib", ""));
+  o.quantize = quantize_options(args);
+  o.quantize_eval = quantize_eval(args);
   return o;
 }
 
 int cmd_predict(const Args& args) {
   args.check_known({"model", "weights", "source", "conf", "iou", "imgsz", "max_det", "classes", "agnostic", "batch",
                     "save", "save_txt", "save_conf", "save_json", "show", "project", "name", "exist_ok", "threads",
-                    "ema", "random_init", "fuse", "top_k", "device", "engine", "calib"});
+                    "ema", "random_init", "fuse", "top_k", "device", "engine", "calib", "calib_method", "percentile",
+                    "int8_select", "int8_budget"});
   DetectorOptions dopt = detector_options(args);
 
   Options o;

@@ -27,7 +27,8 @@ namespace {
 const std::vector<std::string> kValKeys = {
     "model", "weights", "data",  "split",    "conf",   "iou",   "imgsz",         "batch",  "max_det",
     "save_json", "project", "name", "exist_ok", "threads", "fuse", "ema",        "random_init",
-    "gt",    "pred",    "images", "metric",  "plots",  "zero_id_quirk", "verbose", "device", "engine", "calib"};
+    "gt",    "pred",    "images", "metric",  "plots",  "zero_id_quirk", "verbose", "device", "engine", "calib",
+    "calib_method", "percentile", "int8_select", "int8_budget"};
 
 EvalOptions eval_options(const Args& args) {
   EvalOptions o;
@@ -108,7 +109,10 @@ int val_model(const Args& args) {
   if (dopt.engine == "int8" && dopt.calibration_images.empty()) {
     // Calibrate on the dataset's training images when it has them: not on the images scored.
     if (dataset && dataset->splits.count("train") && split != "train") {
-      for (const LabeledImage& s : load_split(*dataset, "train").samples) dopt.calibration_images.push_back(s.image);
+      DataSplit train = load_split(*dataset, "train");
+      for (const LabeledImage& s : train.samples) dopt.calibration_images.push_back(s.image);
+      if (dopt.quantize.selective)  // the scan measures mAP on the training images, not on those scored
+        dopt.quantize_eval = std::make_shared<const EvalSet>(eval_set_from_split(std::move(train), args.str("data", "") + " (train)"));
     } else {
       std::cerr << "warning: engine=int8 calibrates on the evaluated images (no train split; calib= chooses others)\n";
       dopt.calibration_images = set.image_paths;

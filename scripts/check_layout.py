@@ -25,7 +25,7 @@ MAY_INCLUDE = {
     "runtime": {"core", "detect", "runtime"},
     "export": {"core", "detect", "runtime", "export"},
     "model": {"core", "detect", "runtime", "model"},
-    "api": {"core", "detect", "runtime", "model", "api"},
+    "api": {"core", "detect", "data", "eval", "runtime", "model", "api"},
     "train": {"core", "detect", "data", "eval", "runtime", "model", "train"},
 }
 TORCH_FREE_ROOMS = {"core", "detect", "data", "eval", "runtime", "export"}

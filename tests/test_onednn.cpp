@@ -191,7 +191,7 @@ TEST(OnednnInt8, DefaultModelKeepsItsDetections) {
   EXPECT_THROW(Detector::load(o), Error);  // no calibration images
   o.calibration_images = {synth + "000003.jpg", synth + "000010.jpg", synth + "000017.jpg"};
   Detector int8 = Detector::load(o);
-  EXPECT_NE(int8.describe().find("INT8 (calibrated on 3 images)"), std::string::npos) << int8.describe();
+  EXPECT_NE(int8.describe().find("INT8 (max calibration on 3 images)"), std::string::npos) << int8.describe();
   NmsParams nms = NmsParams::predict_defaults();
   auto iou = [](const Detection& a, const Detection& b) {
     const float iw = std::max(0.f, std::min(a.x2, b.x2) - std::max(a.x1, b.x1));

@@ -288,9 +288,10 @@ TEST(RuntimeOps, TransposedConvolutionMatchesTheReference) {
   }
 }
 
-TEST(RuntimeOps, MaxPoolConcatAndSumMatchTheReference) {
-  std::mt19937 rng(13);
-  // input -> conv a (relu) -> maxpool 5 ; conv b ; concat(a, pool, b) ; sum(0.7 * a + 1 * conv c)
+namespace {
+
+// input -> conv a (relu) -> maxpool 5 ; conv b ; concat(a, pool, b) -> conv c ; sum(0.7 * a + 1 * c)
+DnnGraph small_block_graph(std::mt19937& rng) {
   DnnGraph g;
   g.input_channels = 4;
   const int a = g.add(random_conv(DnnOpKind::Conv, 4, 6, 3, 1, true, rng));
@@ -300,8 +301,7 @@ TEST(RuntimeOps, MaxPoolConcatAndSumMatchTheReference) {
   pool.kernel = 5, pool.pad = 2;
   pool.name = "pool";
   const int p = g.add(pool);
-  DnnOp cb = random_conv(DnnOpKind::Conv, 4, 3, 1, 1, false, rng);  // reads the input
-  const int b = g.add(cb);
+  const int b = g.add(random_conv(DnnOpKind::Conv, 4, 3, 1, 1, false, rng));  // reads the input
   DnnOp cat;
   cat.kind = DnnOpKind::Concat;
   cat.inputs = {a, p, b};
@@ -316,19 +316,57 @@ TEST(RuntimeOps, MaxPoolConcatAndSumMatchTheReference) {
   sum.scales = {0.7f, 1.0f};
   sum.name = "sum";
   g.add(sum);
+  return g;
+}
+
+void expect_all_buffers_close(const DnnGraph& g, const Tensor& x, const DnnInt8* q, const std::string& what) {
+  const auto ref = ref_run(g, x, q);
+  const auto got = runtime_buffers(g, x, q);
+  for (int buf = 1; buf < g.num_buffers; ++buf) {
+    const bool quantized = q && !q->is_f32[static_cast<size_t>(buf)];
+    expect_close(got[static_cast<size_t>(buf)], ref[static_cast<size_t>(buf)],
+                 quantized ? 1.01 / q->mult[static_cast<size_t>(buf)] : 1e-4,
+                 what + " " + g.ops[static_cast<size_t>(buf - 1)].name);
+  }
+}
+
+}  // namespace
+
+TEST(RuntimeOps, MaxPoolConcatAndSumMatchTheReference) {
+  std::mt19937 rng(13);
+  const DnnGraph g = small_block_graph(rng);
   const Tensor x = random_input(2, 4, 11, 14, rng);
-  const auto ref = ref_run(g, x, nullptr);
-  const auto got = runtime_buffers(g, x, nullptr);
-  for (int buf = 1; buf < g.num_buffers; ++buf)
-    expect_close(got[static_cast<size_t>(buf)], ref[static_cast<size_t>(buf)], 1e-4,
-                 std::string("FP32 ") + g.ops[static_cast<size_t>(buf - 1)].name);
+  expect_all_buffers_close(g, x, nullptr, "FP32");
   // INT8: max-pool and concat share their inputs' scales, the sum requantizes.
   const DnnInt8 q = plan_for(g, x);
-  const auto ref8 = ref_run(g, x, &q);
-  const auto got8 = runtime_buffers(g, x, &q);
-  for (int buf = 1; buf < g.num_buffers; ++buf)
-    expect_close(got8[static_cast<size_t>(buf)], ref8[static_cast<size_t>(buf)], 1.01 / q.mult[static_cast<size_t>(buf)],
-                 std::string("INT8 ") + g.ops[static_cast<size_t>(buf - 1)].name);
+  expect_all_buffers_close(g, x, &q, "INT8");
+}
+
+// Selective INT8: any scale group kept in FP32 (its readers run FP32 convolutions, which then
+// quantize their outputs; sums mix FP32 and INT8 inputs) still matches the reference.
+TEST(RuntimeOps, SelectivePlansMixFp32AndInt8) {
+  std::mt19937 rng(17);
+  const DnnGraph g = small_block_graph(rng);
+  const Tensor x = random_input(1, 4, 9, 13, rng);
+  DnnRanges r;
+  {
+    OnednnNet::Options o;
+    o.share_memory = false;
+    OnednnNet net(g, x.n, x.h, x.w, o);
+    std::vector<float> boxes, scores;
+    net.run(x.v.data(), boxes, scores);
+    net.update_ranges(r);
+  }
+  const std::vector<int> groups = scale_groups(g);
+  const int G = *std::max_element(groups.begin(), groups.end()) + 1;
+  EXPECT_LT(G, g.num_buffers);  // concat and max-pool joined some buffers
+  for (int k = 0; k < G; ++k) {
+    Int8Options o;
+    o.float_heads = false;
+    o.fp32_groups = {k};
+    const DnnInt8 q = plan_int8(g, r, o);
+    expect_all_buffers_close(g, x, &q, "group " + std::to_string(k) + " in FP32:");
+  }
 }
 
 TEST(RuntimeOps, DecodeMatchesTheReferenceFormula) {
@@ -648,4 +686,42 @@ TEST(RuntimeBf16, StaysCloseToFp32OrIsRefused) {
   EXPECT_LT(ds, 0.05);
   // An INT8 model file has no FP32 weights to run in bfloat16.
   EXPECT_THROW(rt::Detector::load(fixture("yolo_nas_s_int8.ynas"), 2, true), Error);
+}
+
+// Calibration methods on a hand-made histogram: most values small, a few outliers. max keeps the
+// outliers unclipped; percentile and mse clip them and so quantize the bulk finer.
+TEST(RuntimeInt8, CalibrationMethodsChooseTheClippingRange) {
+  std::mt19937 rng(3);
+  DnnGraph g;
+  g.input_channels = 2;
+  g.add(random_conv(DnnOpKind::Conv, 2, 2, 1, 1, true, rng));
+  DnnRanges r;
+  r.lo = {0.0f, 0.0f};
+  r.hi = {10.0f, 10.0f};
+  r.group_absmax = {10.0f, 10.0f};
+  r.group_hist.assign(2, std::vector<double>(kCalibBins, 0.0));
+  for (auto& h : r.group_hist) {
+    for (int i = 0; i < kCalibBins / 10; ++i) h[static_cast<size_t>(i)] = 1000;  // |x| in [0, 1): the bulk
+    h[kCalibBins - 1] = 1;                                                         // one value near 10
+  }
+  Int8Options o;
+  o.float_heads = false;
+  const float max_mult = plan_int8(g, r, o).mult[1];
+  EXPECT_NEAR(max_mult, 255.0f / 10.0f, 1e-3);
+  o.method = CalibMethod::Percentile;
+  o.percentile = 99.9;
+  const float pct_mult = plan_int8(g, r, o).mult[1];
+  EXPECT_NEAR(255.0f / pct_mult, 1.0f, 0.01);  // the 99.9th percentile is the bulk's top
+  o.method = CalibMethod::Mse;
+  const float mse_mult = plan_int8(g, r, o).mult[1];
+  // mse weighs the rounding error of the 204,800 small values against clipping the one outlier: it
+  // clips some of the range (about 8 of 10 here), less than the percentile does.
+  EXPECT_GT(mse_mult, max_mult * 1.1f);
+  EXPECT_LT(mse_mult, pct_mult);
+  // Without histograms the histogram methods are refused, not silently max.
+  DnnRanges bare;
+  bare.lo = r.lo, bare.hi = r.hi;
+  EXPECT_THROW(plan_int8(g, bare, o), Error);
+  EXPECT_EQ(parse_calib_method("mse"), CalibMethod::Mse);
+  EXPECT_THROW(parse_calib_method("entropy?"), Error);
 }

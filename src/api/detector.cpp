@@ -1,6 +1,7 @@
 #include "yolonas/api/detector.h"
 
 #include <cstdio>
+#include <optional>
 
 #include "yolonas/core/error.h"
 #include "yolonas/model/engines.h"
@@ -12,6 +13,7 @@
 namespace yolonas {
 
 struct Detector::Impl {
+  std::optional<QuantizeReport> quantize_report;
   ModelMeta meta;
   std::string source;  // "weights.pth [ema_net]"
   int threads = 1;
@@ -28,8 +30,21 @@ namespace {
 
 // A model file (.ynas): the runtime's graph and plan, no LibTorch model. engine=int8 on an FP32 file
 // quantizes it at load with the calibration images.
+// The Detector's INT8 plan: calibration and the optional selective scan (api/quantize.h).
+DnnInt8 quantize_for(const DnnGraph& graph, const DetectionInfo& info, const DetectorOptions& o,
+                     std::optional<QuantizeReport>& report, std::string& note) {
+  if (o.calibration_images.empty())
+    throw Error("engine=int8 needs calibration images like the ones to detect on: calib=DIR|GLOB|data.yaml");
+  QuantizeOptions q = o.quantize;
+  q.eval = o.quantize_eval.get();
+  report.emplace();
+  DnnInt8 plan = quantize_graph(graph, info, o.calibration_images, q, &*report);
+  note = report->note();
+  return plan;
+}
+
 std::unique_ptr<InferenceEngine> model_file_engine(const std::string& path, const DetectorOptions& o, ModelMeta& meta,
-                                                   std::string& source) {
+                                                   std::string& source, std::optional<QuantizeReport>& report) {
   if (!parse_device(o.device).is_cpu()) throw Error(clip(path) + ": a model file runs on the CPU (the oneDNN runtime); drop device=");
   if (o.engine != "auto" && o.engine != "onednn" && o.engine != "int8" && o.engine != "bf16")
     throw Error("engine=" + clip(o.engine, 40) + ": a model file runs on the oneDNN runtime (engine=auto, onednn, int8 or bf16)");
@@ -44,11 +59,9 @@ std::unique_ptr<InferenceEngine> model_file_engine(const std::string& path, cons
     throw Error(clip(path) + " is an INT8 model file; engine=" + o.engine + " needs an FP32 one (export it without int8=true)");
   if (o.engine == "bf16") return OnednnEngine::bf16(std::move(mf.graph));
   if (o.engine == "int8" && !mf.int8) {
-    if (o.calibration_images.empty())
-      throw Error("engine=int8 with the FP32 model file " + clip(path) + " needs calibration images: calib=DIR|GLOB|data.yaml");
-    size_t used = 0;
-    DnnInt8 plan = calibrate_int8(mf.graph, meta.preprocessing, o.calibration_images, 32, &used);
-    return std::make_unique<OnednnEngine>(std::move(mf.graph), std::move(plan), "calibrated on " + std::to_string(used) + " images");
+    std::string note;
+    DnnInt8 plan = quantize_for(mf.graph, meta, o, report, note);
+    return std::make_unique<OnednnEngine>(std::move(mf.graph), std::move(plan), note);
   }
   return std::make_unique<OnednnEngine>(std::move(mf.graph), std::move(mf.int8), mf.int8_note);
 }
@@ -71,17 +84,25 @@ Detector Detector::load(const DetectorOptions& options) {
     if (!options.weights.empty() && !options.model.empty() && options.weights != options.model &&
         is_model_file(options.weights) && is_model_file(options.model))
       throw Error("model=" + clip(options.model) + " and weights=" + clip(options.weights) + " are two model files; give one");
-    impl->engine = model_file_engine(file, options, impl->meta, impl->source);
+    impl->engine = model_file_engine(file, options, impl->meta, impl->source, impl->quantize_report);
     return Detector(std::move(impl));
   }
   LoadedModel lm = load_model(options);
   impl->meta = lm.meta;
   impl->source = lm.source;
-  impl->engine = make_engine(std::move(lm.model), lm.meta, options);
+  Quantizer quantizer;
+  if (options.engine == "int8")
+    quantizer = [&](const DnnGraph& g, std::string& note) {
+      return quantize_for(g, impl->meta, options, impl->quantize_report, note);
+    };
+  impl->engine = make_engine(std::move(lm.model), lm.meta, options, quantizer);
   return Detector(std::move(impl));
 }
 
 const ModelMeta& Detector::meta() const { return impl_->meta; }
+const QuantizeReport* Detector::quantize_report() const {
+  return impl_->quantize_report ? &*impl_->quantize_report : nullptr;
+}
 const std::vector<std::string>& Detector::names() const { return impl_->meta.names; }
 const ArchParams& Detector::arch() const { return impl_->meta.arch; }
 const PreprocessParams& Detector::preprocessing() const { return impl_->meta.preprocessing; }

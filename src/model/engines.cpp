@@ -29,7 +29,8 @@ int LibtorchEngine::num_classes() const { return model_->arch.num_classes; }
 
 std::string LibtorchEngine::describe() const { return "LibTorch fuse=" + fuse_ + ", " + device_.str(); }
 
-std::unique_ptr<InferenceEngine> make_engine(YoloNAS model, const ModelMeta& meta, const EngineOptions& o) {
+std::unique_ptr<InferenceEngine> make_engine(YoloNAS model, const ModelMeta& meta, const EngineOptions& o,
+                                             const Quantizer& quantize) {
   const torch::Device device = parse_device(o.device);
   const std::string& engine = o.engine;
   if (engine != "auto" && engine != "libtorch" && engine != "onednn" && engine != "int8" && engine != "bf16")
@@ -47,6 +48,11 @@ std::unique_ptr<InferenceEngine> make_engine(YoloNAS model, const ModelMeta& met
   model = YoloNAS(nullptr);  // the weights now live in the graph
   if (engine == "bf16") return OnednnEngine::bf16(std::move(graph));
   if (engine != "int8") return std::make_unique<OnednnEngine>(std::move(graph));
+  if (quantize) {
+    std::string note;
+    DnnInt8 plan = quantize(graph, note);
+    return std::make_unique<OnednnEngine>(std::move(graph), std::move(plan), note);
+  }
   size_t used = 0;
   DnnInt8 plan = calibrate_int8(graph, meta.preprocessing, o.calibration_images, 32, &used);
   return std::make_unique<OnednnEngine>(std::move(graph), std::move(plan),

@@ -173,7 +173,7 @@ std::vector<float> get_floats(const json& o, const char* key, const std::string&
 bool is_model_file(const std::string& path) { return ends_with(lower(path), kModelFileExtension); }
 
 void write_model_file(const std::string& path, const DnnGraph& g, const DnnInt8* int8, const std::string& meta_json,
-                      const std::string& int8_note, const std::string& producer) {
+                      const std::string& int8_note, const std::string& producer, const std::string& int8_report) {
   if (int8 && (int8->mult.size() != static_cast<size_t>(g.num_buffers) ||
                int8->is_unsigned.size() != static_cast<size_t>(g.num_buffers) ||
                int8->is_f32.size() != static_cast<size_t>(g.num_buffers)))
@@ -214,6 +214,7 @@ void write_model_file(const std::string& path, const DnnGraph& g, const DnnInt8*
                 {"num_classes", g.num_classes},
                 {"reg_max", g.reg_max},
                 {"ops", ops}}}};
+  if (!int8_report.empty()) doc["int8_report"] = json::parse(int8_report);
   if (int8) {
     std::vector<int> u(int8->is_unsigned.begin(), int8->is_unsigned.end()), f(int8->is_f32.begin(), int8->is_f32.end());
     doc["int8"] = {{"mult", int8->mult}, {"unsigned", u}, {"f32", f}};
@@ -272,6 +273,7 @@ ModelFile read_model_file(const std::string& path) {
     if (doc.value("format", "") != "yolonas-model") throw Error(origin + ": not a yolonas model file (format)");
     mf.producer = doc.value("producer", "");
     mf.int8_note = doc.value("int8_note", "");
+    if (doc.contains("int8_report")) mf.int8_report = doc["int8_report"].dump();
     const json& gj = doc.at("graph");
     const std::string gw = origin + ": graph";
     DnnGraph& g = mf.graph;

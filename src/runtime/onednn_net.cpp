@@ -138,9 +138,11 @@ struct OnednnNet::Impl {
     buffers[static_cast<size_t>(op.output)].dims = out;
     const memory::dims wdims = {op.cout, op.cin, op.kernel, op.kernel};
     // INT8 when the input is quantized (its output may be f32: the first convolution of a head).
-    const dt src_t = buf_dt(op.inputs[0]), dst_t = buf_dt(op.output);
     const bool int8 = quantized(op.inputs[0]);
-    if (!int8 && quantized(op.output)) throw Error(op.name + ": an FP32 convolution cannot write a quantized buffer");
+    // An FP32 convolution (selective INT8 keeps its input in FP32) writing a quantized buffer writes
+    // f32, then a reorder quantizes it.
+    const bool requantize = !int8 && quantized(op.output);
+    const dt src_t = buf_dt(op.inputs[0]), dst_t = requantize ? dt::f32 : buf_dt(op.output);
     // bf16: bf16 source and weights, f32 accumulation and bias, bf16 (or f32 for the heads) output.
     const dt w_t = int8 ? dt::s8 : src_t == dt::bf16 ? dt::bf16 : dt::f32;
     const memory::desc src_any(in, src_t, tag::any), w_any(wdims, w_t, tag::any),
@@ -202,12 +204,20 @@ struct OnednnNet::Impl {
       std::copy(op.bias.begin(), op.bias.end(), static_cast<float*>(bias.get_data_handle()));
     }
     const memory src = as_layout(op.inputs[0], src_want);
-    set_output(op, dst_md);
+    const memory conv_dst = requantize ? make_act(dst_md) : memory();
+    if (!requantize) set_output(op, dst_md);
     steps.push_back({prim,
                      {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
-                      {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}},
+                      {DNNL_ARG_DST, requantize ? conv_dst : buffers[static_cast<size_t>(op.output)].mem}},
                      std::string(deconv ? "deconv" : op.kernel == 1 ? "conv 1x1" : "conv " + std::to_string(op.kernel) + "x" +
                                  std::to_string(op.kernel)) + (int8 ? " int8" : src_t == dt::bf16 ? " bf16" : " fp32")});
+    if (requantize) {
+      set_output(op, with_dt(dst_md, buf_dt(op.output)));
+      dnnl::primitive_attr qattr;
+      qattr.set_output_scales(0, {buf_mult(op.output)});
+      const memory& q = buffers[static_cast<size_t>(op.output)].mem;
+      steps.push_back({dnnl::reorder(conv_dst, q, qattr), {{DNNL_ARG_FROM, conv_dst}, {DNNL_ARG_TO, q}}, "reorder (quantize)"});
+    }
   }
 
   // User data (`user` layout) copied into a new memory of layout `want`.

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "yolonas/api/quantize.h"
 #include "yolonas/detect/arch_params.h"
 #include "yolonas/detect/model_meta.h"
 #include "yolonas/detect/pipeline.h"
@@ -22,6 +23,10 @@ namespace yolonas {
 // model/model_source.h, plus the thread count.
 struct DetectorOptions : ModelSource, EngineOptions {
   int threads = 0;  // 0 = all cores
+  // engine=int8: calibration method and selective INT8 (api/quantize.h). quantize_eval: labelled
+  // images the selection measures mAP on (else the output error on the calibration images).
+  QuantizeOptions quantize;
+  std::shared_ptr<const EvalSet> quantize_eval;
 };
 
 class Detector {
@@ -46,6 +51,8 @@ class Detector {
   NmsParams default_nms() const;
   // One line: "yolo_nas_s (80 classes, 640x640, oneDNN FP32, 2 threads) from weights.pth [ema_net]".
   std::string describe() const;
+  // engine=int8: how it was quantized (the calibration, and the scan when selective).
+  const QuantizeReport* quantize_report() const;
 
   struct Impl;
  private:

@@ -2,6 +2,7 @@
 // loaded model into the engine asked for (the Detector, `benchmark` and training-time validation
 // use it).
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -9,6 +10,7 @@
 #include "yolonas/detect/pipeline.h"
 #include "yolonas/model/model.h"
 #include "yolonas/model/model_source.h"
+#include "yolonas/runtime/int8.h"
 
 namespace yolonas {
 
@@ -33,6 +35,10 @@ class LibtorchEngine : public InferenceEngine {
 // options.calibration_images with meta's preprocessing) or LibTorch on options.device. Throws
 // yolonas::Error for a bad engine, device or fuse value, or a combination that cannot run
 // (engine=onednn with a GPU, engine=int8 without calibration images, ...).
-std::unique_ptr<InferenceEngine> make_engine(YoloNAS model, const ModelMeta& meta, const EngineOptions& options);
+// quantize (engine=int8): makes the INT8 plan of the fused graph (the Detector passes its calibration
+// and selective scan, api/quantize.h); none: plain max calibration on options.calibration_images.
+using Quantizer = std::function<DnnInt8(const DnnGraph& graph, std::string& note)>;
+std::unique_ptr<InferenceEngine> make_engine(YoloNAS model, const ModelMeta& meta, const EngineOptions& options,
+                                             const Quantizer& quantize = nullptr);
 
 }  // namespace yolonas

@@ -39,14 +39,17 @@ struct ModelFile {
   DetectionInfo info;            // names, preprocessing, conf, iou, model name
   std::string meta_json;         // the whole yolonas_meta document (with "arch", for ModelMeta)
   std::string int8_note;         // how the INT8 model was calibrated
+  std::string int8_report;       // the quantization scan (JSON), when one was made
   std::string producer;          // "yolonas 0.1.0"
   uint64_t file_bytes = 0;
 };
 
 // Writes the file atomically. `int8` (a plan for `graph`) makes an INT8 model: the convolutions it
 // runs quantized are stored as s8 (quantize_weights()). `meta_json` is ModelMeta::to_json().
+// int8_report: how the INT8 plan was made (the quantization scan as JSON), kept in the file.
 void write_model_file(const std::string& path, const DnnGraph& graph, const DnnInt8* int8, const std::string& meta_json,
-                      const std::string& int8_note = "", const std::string& producer = "yolonas");
+                      const std::string& int8_note = "", const std::string& producer = "yolonas",
+                      const std::string& int8_report = "");
 
 // Maps and checks the file (header, sizes, checksums, every op and tensor reference) and returns its
 // graph, plan and description. Throws yolonas::Error naming the file and the problem: not a model
