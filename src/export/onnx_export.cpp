@@ -92,29 +92,22 @@ class OnnxGraph {
     if (!half_) return constant_f32(name, dims, data);
     std::vector<uint16_t> h(data.size());
     for (size_t i = 0; i < data.size(); ++i) h[i] = to_half(data[i]);
-    Pb t;
-    for (int64_t d : dims) t.int64_field(1, d);
-    t.int64_field(2, kFloat16);
-    t.bytes_field(8, name);
-    t.bytes_field(9, raw_bytes(h));
-    graph_.message_field(5, t);
-    return name;
+    return initializer(name, dims, kFloat16, raw_bytes(h));
   }
   std::string constant_f32(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& data) {
-    Pb t;
-    for (int64_t d : dims) t.int64_field(1, d);
-    t.int64_field(2, kFloat);
-    t.bytes_field(8, name);
-    t.bytes_field(9, raw_bytes(data));
-    graph_.message_field(5, t);
-    return name;
+    return initializer(name, dims, kFloat, raw_bytes(data));
   }
   std::string constant_i64(const std::string& name, const std::vector<int64_t>& data, bool scalar = false) {
+    const std::vector<int64_t> dims = scalar ? std::vector<int64_t>{} : std::vector<int64_t>{static_cast<int64_t>(data.size())};
+    return initializer(name, dims, kInt64, raw_bytes(data));
+  }
+  // TensorProto: dims (1), data_type (2), name (8), raw_data (9); added to the graph's initializers (5).
+  std::string initializer(const std::string& name, const std::vector<int64_t>& dims, int type, const std::string& raw) {
     Pb t;
-    if (!scalar) t.int64_field(1, static_cast<int64_t>(data.size()));
-    t.int64_field(2, kInt64);
+    for (int64_t d : dims) t.int64_field(1, d);
+    t.int64_field(2, type);
     t.bytes_field(8, name);
-    t.bytes_field(9, raw_bytes(data));
+    t.bytes_field(9, raw);
     graph_.message_field(5, t);
     return name;
   }
