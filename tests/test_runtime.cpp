@@ -216,8 +216,8 @@ std::vector<std::vector<float>> runtime_buffers(const DnnGraph& g, const Tensor&
   return out;
 }
 
-// An INT8 plan from FP32 runs on the input itself (all activations quantized, nothing kept FP32).
-DnnInt8 plan_for(const DnnGraph& g, const Tensor& input) {
+// Activation ranges of an FP32 run on the input itself.
+DnnRanges ranges_on(const DnnGraph& g, const Tensor& input) {
   DnnRanges r;
   OnednnNet::Options o;
   o.share_memory = false;
@@ -225,7 +225,12 @@ DnnInt8 plan_for(const DnnGraph& g, const Tensor& input) {
   std::vector<float> boxes, scores;
   net.run(input.v.data(), boxes, scores);
   net.update_ranges(r);
-  return plan_int8(g, r, /*float_heads=*/false);
+  return r;
+}
+
+// An INT8 plan from those ranges (all activations quantized, nothing kept FP32).
+DnnInt8 plan_for(const DnnGraph& g, const Tensor& input) {
+  return plan_int8(g, ranges_on(g, input), /*float_heads=*/false);
 }
 
 // Max |runtime - reference| over buffer `b`, relative to the reference's largest magnitude.
@@ -348,15 +353,7 @@ TEST(RuntimeOps, SelectivePlansMixFp32AndInt8) {
   std::mt19937 rng(17);
   const DnnGraph g = small_block_graph(rng);
   const Tensor x = random_input(1, 4, 9, 13, rng);
-  DnnRanges r;
-  {
-    OnednnNet::Options o;
-    o.share_memory = false;
-    OnednnNet net(g, x.n, x.h, x.w, o);
-    std::vector<float> boxes, scores;
-    net.run(x.v.data(), boxes, scores);
-    net.update_ranges(r);
-  }
+  const DnnRanges r = ranges_on(g, x);
   const std::vector<int> groups = scale_groups(g);
   const int G = *std::max_element(groups.begin(), groups.end()) + 1;
   EXPECT_LT(G, g.num_buffers);  // concat and max-pool joined some buffers
@@ -444,16 +441,7 @@ TEST_P(RuntimeNetwork, MatchesTheReferenceExecutor) {
   std::printf("%s: largest FP32 difference %.2e of the buffer's magnitude over %d buffers\n", GetParam(), worst_rel,
               mf.graph.num_buffers);
   // INT8: the heads' outputs (what the decode reads), within a few of their quantization steps.
-  DnnRanges ranges;
-  {
-    OnednnNet::Options o;
-    o.share_memory = false;
-    OnednnNet net(mf.graph, x.n, x.h, x.w, o);
-    std::vector<float> bx, sc;
-    net.run(x.v.data(), bx, sc);
-    net.update_ranges(ranges);
-  }
-  const DnnInt8 q = plan_int8(mf.graph, ranges, /*float_heads=*/true);
+  const DnnInt8 q = plan_int8(mf.graph, ranges_on(mf.graph, x), /*float_heads=*/true);
   const auto ref8 = ref_run(mf.graph, x, &q);
   const auto got8 = runtime_buffers(mf.graph, x, &q);
   // A value that rounds the other way in one layer moves by one quantization step there and a little
