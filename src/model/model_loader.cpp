@@ -58,10 +58,6 @@ std::string find_default_model(bool model_file) {
   return "";
 }
 
-namespace {
-
-}  // namespace
-
 std::string missing_weights_message(const std::string& model) {
   return "model=" + model +
          " needs weights, and yolonas never downloads any. Either\n"
