@@ -26,5 +26,6 @@ int cmd_check_data(const Args& args);
 int cmd_synth(const Args& args);
 int cmd_train(const Args& args);
 int cmd_export(const Args& args);
+int cmd_serve(const Args& args);
 
 }  // namespace yolonas::cli

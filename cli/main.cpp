@@ -40,6 +40,9 @@ modes:
               model=yolo_nas_s weights=PATH imgsz=640 batches=1,8 threads=1,2 iters=5 warmup=1 fuse=none,partial,full
               engine=libtorch,onednn (default; also int8)
               train=true data=data.yaml batch=8 workers=1: training pipeline vs raw forward+backward images/s
+  serve       HTTP server with a web page: POST /v1/detect, GET /v1/models /healthz /metrics, page at /
+              model=... weights=... engine=... host=127.0.0.1 port=8080 max_batch=8 max_wait_ms=5 max_queue=64
+              max_body_mb=20 max_pixels=64e6 timeout_ms=30000 http_threads=32 grace_ms=30000 (docs/SERVING.md)
   help        this text
 
 Outputs go to runs/detect/<mode>N/ (project= and name= choose another folder).
@@ -64,8 +67,9 @@ int main(int argc, char** argv) {
     if (mode == "synth") return yolonas::cli::cmd_synth(args);
     if (mode == "export") return yolonas::cli::cmd_export(args);
     if (mode == "benchmark") return yolonas::cli::cmd_benchmark(args);
+    if (mode == "serve") return yolonas::cli::cmd_serve(args);
     std::cerr << "error: unknown mode '" << mode
-              << "' (expected predict, val, train, check-data, synth, export, benchmark, help)\n";
+              << "' (expected predict, val, train, check-data, synth, export, benchmark, serve, help)\n";
     return 2;
   } catch (const yolonas::Error& e) {
     std::cerr << "error: " << e.what() << "\n";

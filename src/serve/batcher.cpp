@@ -1,0 +1,127 @@
+#include "yolonas/serve/batcher.h"
+
+#include <algorithm>
+#include <exception>
+
+
+namespace yolonas::serve {
+
+namespace {
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+}  // namespace
+
+bool Job::wait_for(double timeout_ms) {
+  std::unique_lock<std::mutex> lk(m_);
+  const bool ok = cv_.wait_for(lk, std::chrono::duration<double, std::milli>(timeout_ms), [&] { return done_; });
+  if (!ok) abandoned_ = true;
+  return ok;
+}
+
+Batcher::Batcher(InferenceEngine& engine, PreprocessParams pp, BatcherOptions options, BatchObserver observer)
+    : engine_(engine), pp_(pp), opt_(options), observer_(std::move(observer)) {
+  opt_.max_batch = std::max(1, opt_.max_batch);
+  opt_.max_queue = std::max(1, opt_.max_queue);
+  opt_.max_wait_ms = std::max(0.0, opt_.max_wait_ms);
+  thread_ = std::thread([this] { worker(); });
+}
+
+Batcher::~Batcher() { stop(); }
+
+std::shared_ptr<Job> Batcher::submit(cv::Mat image, const NmsParams& nms) {
+  auto job = std::make_shared<Job>();
+  job->image = std::move(image);
+  job->nms = nms;
+  job->enqueued = Clock::now();
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    if (stopping_ || static_cast<int>(queue_.size()) >= opt_.max_queue) return nullptr;
+    queue_.push_back(job);
+  }
+  cv_.notify_one();
+  return job;
+}
+
+int Batcher::queue_depth() const {
+  std::lock_guard<std::mutex> lk(m_);
+  return static_cast<int>(queue_.size());
+}
+
+void Batcher::stop() {
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Batcher::worker() {
+  std::vector<std::shared_ptr<Job>> jobs;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lk(m_);
+      cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      // Wait for company until the oldest request has waited max_wait_ms (not when stopping).
+      const auto deadline =
+          queue_.front()->enqueued + std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double, std::milli>(opt_.max_wait_ms));
+      while (!stopping_ && static_cast<int>(queue_.size()) < opt_.max_batch &&
+             cv_.wait_until(lk, deadline) != std::cv_status::timeout) {
+      }
+      jobs.clear();
+      while (!queue_.empty() && static_cast<int>(jobs.size()) < opt_.max_batch) {
+        if (!queue_.front()->abandoned()) jobs.push_back(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    if (!jobs.empty()) run_batch(jobs);
+  }
+}
+
+void Batcher::run_batch(std::vector<std::shared_ptr<Job>>& jobs) {
+  const auto start = Clock::now();
+  const int n = static_cast<int>(jobs.size());
+  std::string error;
+  std::vector<ImageResult> results(jobs.size());
+  try {
+    std::vector<cv::Mat> images;
+    images.reserve(jobs.size());
+    for (const auto& j : jobs) images.push_back(j->image);
+    const PreparedBatch batch = prepare_batch(images, pp_);
+    const auto t1 = Clock::now();
+    engine_.run(batch.input.data(), batch.batch, batch.height, batch.width, boxes_, scores_);
+    const auto t2 = Clock::now();
+    const int c = engine_.num_classes();
+    const size_t anchors = boxes_.size() / (4 * static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      const auto p0 = Clock::now();
+      ImageResult& r = results[i];
+      r.detections = postprocess(boxes_.data() + i * anchors * 4, scores_.data() + i * anchors * c,
+                                 static_cast<int>(anchors), c, jobs[i]->nms);
+      undo_letterbox(r.detections, batch.letterboxes[i]);
+      r.letterbox = batch.letterboxes[i];
+      r.preprocess_ms = batch.preprocess_ms / n;
+      r.inference_ms = ms_between(t1, t2) / n;
+      r.postprocess_ms = ms_between(p0, Clock::now());
+    }
+    if (observer_) observer_(n, ms_between(t1, t2));
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  for (int i = 0; i < n; ++i) {
+    Job& j = *jobs[i];
+    std::lock_guard<std::mutex> lk(j.m_);
+    j.result = std::move(results[i]);
+    j.error = error;
+    j.queue_ms = ms_between(j.enqueued, start);
+    j.batch_size = n;
+    j.image.release();
+    j.done_ = true;
+    j.cv_.notify_all();
+  }
+}
+
+}  // namespace yolonas::serve
