@@ -7,7 +7,9 @@
 
 namespace yolonas::cli {
 
-int cmd_train(const Args& args) {
+namespace {
+
+TrainConfig train_config(const Args& args) {
   args.check_known({"data", "model", "weights", "preset", "epochs", "batch", "imgsz", "optimizer", "lr0",
                     "weight_decay", "momentum", "nesterov", "warmup_epochs", "warmup_steps", "warmup_mode", "warmup_initial_lr", "final_lr_ratio",
                     "ema", "ema_decay", "clip_grad", "accumulate", "freeze", "workers", "seed", "threads", "rgb",
@@ -76,7 +78,14 @@ int cmd_train(const Args& args) {
   if (c.optimizer != "AdamW" && c.optimizer != "Adam" && c.optimizer != "SGD" && c.optimizer != "adamw" &&
       c.optimizer != "adam" && c.optimizer != "sgd")
     throw Error("optimizer=" + c.optimizer + ": expected AdamW, Adam or SGD");
-  TrainResult r = train(c);
+  return c;
+}
+
+}  // namespace
+
+int cmd_train(const Args& args, TrainOutcome* out) {
+  TrainResult r = train(train_config(args));
+  if (out) *out = {r.run_dir, r.best, r.last, r.stopped_early, r.epochs_done, r.best_map50_95, r.best_map50};
   if (!r.stopped_early.empty()) std::printf("stopped after epoch %d: %s\n", r.epochs_done, r.stopped_early.c_str());
   std::printf("training done: best mAP50-95 %.4f, mAP50 %.4f\nweights: %s (best), %s (last)\nResults saved to %s\n",
               r.best_map50_95, r.best_map50, r.best.c_str(), r.last.c_str(), r.run_dir.c_str());

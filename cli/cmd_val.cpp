@@ -52,7 +52,8 @@ void print_notes(const std::vector<DatasetIssue>& issues, const std::string& wha
 }
 
 // Prints the report and writes metrics.json (+ plots) to the run folder.
-void report(const EvalResult& r, const Args& args, const std::string& run_dir, json metrics) {
+void report(const EvalResult& r, const Args& args, const std::string& run_dir, json metrics, std::string* run_dir_out) {
+  if (run_dir_out) *run_dir_out = run_dir;
   if (r.coco) {
     const std::string warning = zero_id_warning(r.gt, args.boolean("zero_id_quirk", true));
     if (!warning.empty()) std::cerr << warning << "\n";
@@ -73,7 +74,7 @@ std::string run_dir(const Args& args) {
 
 // ---- mode 1: gt=instances.json pred=predictions.json -----------------------------------------
 
-int val_results_file(const Args& args) {
+int val_results_file(const Args& args, std::string* run_dir_out) {
   std::string gt_path = args.str("gt", "");
   if (gt_path.empty() && ends_with(lower(args.str("data", "")), ".json")) gt_path = args.str("data", "");
   if (gt_path.empty()) throw Error("val pred=...: also give gt=instances.json (the ground truth)");
@@ -83,13 +84,13 @@ int val_results_file(const Args& args) {
   print_notes(gt.notes, gt_path);
   std::vector<CocoDetection> dets = load_coco_results(pred_path, gt);
   const EvalResult r = evaluate_results(std::move(gt), std::move(dets), opt);
-  report(r, args, run_dir(args), {{"gt", gt_path}, {"pred", pred_path}});
+  report(r, args, run_dir(args), {{"gt", gt_path}, {"pred", pred_path}}, run_dir_out);
   return 0;
 }
 
 // ---- mode 2: a model on a dataset --------------------------------------------------------------
 
-int val_model(const Args& args) {
+int val_model(const Args& args, std::string* run_dir_out) {
   EvalOptions opt = eval_options(args);
   DetectorOptions dopt = detector_options(args);
   opt.nms.conf = static_cast<float>(args.real_in("conf", opt.coco ? 0.001 : 0.01, 0, 1));
@@ -136,7 +137,7 @@ int val_model(const Args& args) {
     write_file_atomic(path, coco_results_to_json(r.detections));
     std::cerr << "predictions: " << path << " (" << r.detections.size() << " detections)\n";
   }
-  report(r, args, dir, metrics);
+  report(r, args, dir, metrics, run_dir_out);
   std::printf("Speed: %.1fms preprocess, %.1fms inference, %.1fms postprocess per image\n", r.preprocess_ms,
               r.inference_ms, r.postprocess_ms);
   return 0;
@@ -144,10 +145,10 @@ int val_model(const Args& args) {
 
 }  // namespace
 
-int cmd_val(const Args& args) {
+int cmd_val(const Args& args, std::string* run_dir_out) {
   args.check_known(kValKeys);
-  if (args.has("pred")) return val_results_file(args);
-  return val_model(args);
+  if (args.has("pred")) return val_results_file(args, run_dir_out);
+  return val_model(args, run_dir_out);
 }
 
 }  // namespace yolonas::cli

@@ -20,11 +20,18 @@ QuantizeOptions quantize_options(const Args& args);
 std::shared_ptr<const EvalSet> quantize_eval(const Args& args);
 
 int cmd_predict(const Args& args);
-int cmd_val(const Args& args);
+// run_dir_out: where metrics.json was written.
+int cmd_val(const Args& args, std::string* run_dir_out = nullptr);
 int cmd_benchmark(const Args& args);
 int cmd_check_data(const Args& args);
 int cmd_synth(const Args& args);
-int cmd_train(const Args& args);
+// What a training run produced (train/trainer.h's TrainResult, without LibTorch in this header).
+struct TrainOutcome {
+  std::string run_dir, best, last, stopped_early;
+  int epochs_done = 0;
+  double best_map50_95 = 0, best_map50 = 0;
+};
+int cmd_train(const Args& args, TrainOutcome* out = nullptr);
 int cmd_export(const Args& args);
 int cmd_serve(const Args& args);
 

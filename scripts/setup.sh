@@ -16,6 +16,9 @@ PACKAGES=(
   libdnnl-dev           # oneDNN (deployment runtime)
   ocl-icd-opencl-dev    # dnnl-config.cmake does find_package(OpenCL); libdnnl-dev only recommends it
   zlib1g-dev            # CRC checks of checkpoint archives
+  libcpp-httplib-dev    # yolonas serve (HTTP server)
+  pybind11-dev python3-dev python3-numpy python3-pytest  # the Python module and its pytest suite
+  chromium              # the web page's browser test (headless, driven by npm playwright-core)
   libgtest-dev googletest
   clang libclang-rt-14-dev  # libFuzzer + sanitizers: the fuzz harnesses (fuzz/), run over their corpora by test.sh
   labelme-examples      # a real COCO json used by the evaluation tests

@@ -1,5 +1,7 @@
 #include "yolonas/model/model_loader.h"
 
+#include <dlfcn.h>
+
 #include <cctype>
 #include <cstdlib>
 #include <filesystem>
@@ -45,12 +47,17 @@ std::string find_default_model(bool model_file) {
   }
   const std::string name = model_file ? "yolonas_default.ynas" : "yolonas_default.pth";
   std::error_code ec;
+  std::vector<fs::path> bases;  // beside the program, and beside the shared object holding this code
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) bases.push_back(exe.parent_path());
+  Dl_info info;  // the Python module (build/python/yolonas*.so) runs inside python3
+  if (dladdr(reinterpret_cast<void*>(&find_default_model), &info) && info.dli_fname && info.dli_fname[0] == '/')
+    bases.push_back(fs::path(info.dli_fname).parent_path());
   std::vector<fs::path> candidates;
-  if (!ec) {
-    candidates.push_back(exe.parent_path() / "models" / name);
-    candidates.push_back(exe.parent_path().parent_path() / "models" / name);
-    candidates.push_back(exe.parent_path().parent_path() / "share/yolonas" / name);
+  for (const fs::path& base : bases) {
+    candidates.push_back(base / "models" / name);
+    candidates.push_back(base.parent_path() / "models" / name);
+    candidates.push_back(base.parent_path() / "share/yolonas" / name);
   }
   candidates.push_back(fs::path("models") / name);
   for (const auto& c : candidates)
