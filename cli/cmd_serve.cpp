@@ -18,7 +18,7 @@ int cmd_serve(const Args& args) {
   args.check_known({"model", "weights", "host", "port", "max_batch", "max_wait_ms", "max_queue", "max_body_mb",
                     "max_pixels", "timeout_ms", "http_threads", "conf", "iou", "max_det", "imgsz", "threads", "ema",
                     "fuse", "device", "engine", "calib", "calib_method", "percentile", "int8_select", "int8_budget",
-                    "random_init", "grace_ms"});
+                    "random_init", "grace_ms", "warmup"});
   serve::ServeOptions so;
   so.host = args.str("host", "127.0.0.1");
   so.port = args.integer_in("port", 8080, 0, 65535);
@@ -55,6 +55,12 @@ int cmd_serve(const Args& args) {
                                  : std::string("yolonas_default");
   m.description = det.describe();
 
+  // One run before the first request: oneDNN creates its primitives on the first run (the first
+  // request would otherwise wait for that).
+  if (args.boolean("warmup", true)) {
+    const auto& pp = det.preprocessing();
+    det.predict(cv::Mat(pp.input_h, pp.input_w, CV_8UC3, cv::Scalar(114, 114, 114)));
+  }
   serve::Server server(m, so);
   const int port = server.bind();
   std::printf("%s\n", m.description.c_str());

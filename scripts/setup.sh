@@ -53,6 +53,29 @@ install_ort() {
   fi
 }
 
+# playwright-core (npm) drives Debian's chromium in the web page's browser test; without node the test
+# skips with a message.
+install_playwright() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/third_party/web"
+  if [ -d "$dir/node_modules/playwright-core" ]; then return 0; fi
+  if ! command -v npm >/dev/null 2>&1; then return 0; fi
+  mkdir -p "$dir"
+  # playwright-core 1.65 needs node >= 20; Debian 12's own node is 18, which 1.49 supports.
+  local version=1.65.2
+  if [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -lt 20 ]; then version=1.49.1; fi
+  if npm install --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error "playwright-core@$version" >/dev/null 2>&1 ||
+     npm install --prefix "$dir" --ignore-scripts --no-audit --no-fund --loglevel=error playwright-core@1 >/dev/null 2>&1; then
+    echo "setup: playwright-core (npm) in third_party/web"
+  else
+    echo "setup: warning: npm could not install playwright-core: the browser test will skip"
+  fi
+}
+
+# node and npm run the ONNX Runtime checks and the browser test (never yolonas itself): Debian's own
+# when none is installed (a newer node from elsewhere is kept).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then PACKAGES+=(nodejs npm); fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -60,6 +83,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages already installed"
   install_ort
+  install_playwright
   exit 0
 fi
 
@@ -73,4 +97,5 @@ fi
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 install_ort
+install_playwright
 echo "setup: done"
