@@ -16,6 +16,8 @@
 #include "yolonas/core/error.h"
 #include "yolonas/model/model_loader.h"
 #include "yolonas/export/onnx_export.h"
+#include "yolonas/export/triton_config.h"
+#include "yolonas/detect/decode.h"
 #include "yolonas/api/quantize.h"
 #include "yolonas/runtime/int8.h"
 #include "yolonas/runtime/model_file.h"
@@ -27,10 +29,10 @@ namespace yolonas::cli {
 int cmd_export(const Args& args) {
   args.check_known({"model", "weights", "format", "out", "ema", "imgsz", "names", "batch", "int8", "calib", "threads",
                     "nms", "conf", "iou", "top_k", "max_det", "half", "calib_method", "percentile", "int8_select",
-                    "int8_budget"});
+                    "int8_budget", "name", "max_batch", "instances", "device"});
   const std::string format = args.str("format", "pth");
-  if (format != "pth" && format != "onnx" && format != "ynas")
-    throw Error("format=" + clip(format, 40) + ": expected pth, onnx or ynas (the runtime's model file)");
+  if (format != "pth" && format != "onnx" && format != "ynas" && format != "triton")
+    throw Error("format=" + clip(format, 40) + ": expected pth, onnx, ynas (the runtime's model file) or triton");
   const bool int8 = args.boolean("int8", false);
   if (int8 && format != "ynas") throw Error("int8=true: only format=ynas holds an INT8 model");
   if (int8 && !args.has("calib"))
@@ -70,6 +72,47 @@ int cmd_export(const Args& args) {
     std::printf("exported %s -> %s (yolonas model file, %s, %.1f MB, %d classes, input %dx%d%s%s)\n", lm.source.c_str(),
                 out.c_str(), int8 ? "INT8" : "FP32", std::filesystem::file_size(out) / 1e6, lm.meta.arch.num_classes,
                 pp.input_h, pp.input_w, note.empty() ? "" : ", ", note.c_str());
+    return 0;
+  }
+
+  if (format == "triton") {
+    // A Triton model repository: <out>/<name>/{config.pbtxt, labels.txt, 1/model.onnx}.
+    if (args.boolean("nms", false)) throw Error("format=triton: nms=true is not batchable in Triton; NMS runs on the client");
+    if (args.boolean("half", false)) throw Error("format=triton: half=true is not offered (export format=onnx half=true yourself)");
+    const std::string name = args.str("name", std::filesystem::path(o.weights).stem().string());
+    const std::string repo = args.str("out", "triton_models");
+    fuse_for_inference(lm.model, "full");
+    OnnxExportOptions eo;
+    eo.height = pp.input_h;
+    eo.width = pp.input_w;
+    eo.batch = 0;  // dynamic: Triton batches
+    eo.producer_version = "0.1.0";
+    eo.metadata = {{"names", nlohmann::json(lm.meta.names).dump()},
+                   {"imgsz", nlohmann::json({pp.input_h, pp.input_w}).dump()},
+                   {"preprocessing", pp.describe()},
+                   {"yolonas_meta", lm.meta.to_json()}};
+    TritonConfigOptions tc;
+    tc.name = name;
+    tc.height = pp.input_h;
+    tc.width = pp.input_w;
+    tc.num_anchors = count_anchors(pp.input_h, pp.input_w, lm.meta.arch.strides());
+    tc.num_classes = lm.meta.arch.num_classes;
+    tc.max_batch_size = args.integer_in("max_batch", 8, 1, 4096);
+    tc.instances = args.integer_in("instances", 1, 1, 64);
+    tc.gpu = args.str("device", "cpu") != "cpu";
+    const std::string config = triton_config(tc);
+    const std::filesystem::path dir = std::filesystem::path(repo) / name;
+    std::filesystem::create_directories(dir / "1");
+    const std::string bytes = export_onnx(build_dnn_graph(lm.model), eo);
+    write_file_atomic((dir / "1" / "model.onnx").string(), bytes);
+    std::string labels;
+    for (const auto& n : lm.meta.names) labels += n + "\n";
+    write_file_atomic((dir / "labels.txt").string(), labels);
+    write_file_atomic((dir / "config.pbtxt").string(), config);
+    std::printf("exported %s -> %s (Triton model repository: config.pbtxt, labels.txt, 1/model.onnx %.1f MB; "
+                "input images [-1, 3, %d, %d], outputs boxes [-1, %d, 4] and scores [-1, %d, %d], max_batch_size %d)\n",
+                lm.source.c_str(), dir.string().c_str(), bytes.size() / 1e6, pp.input_h, pp.input_w, tc.num_anchors,
+                tc.num_anchors, tc.num_classes, tc.max_batch_size);
     return 0;
   }
 

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -41,6 +42,7 @@ int cmd_serve(const Args& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Detector det = Detector::load(dopt);
+  std::printf("%s\n", det.describe().c_str());
   serve::ServedModel m;
   m.engine = &det.engine();
   m.preprocessing = det.preprocessing();
@@ -55,15 +57,18 @@ int cmd_serve(const Args& args) {
                                  : std::string("yolonas_default");
   m.description = det.describe();
 
-  // One run before the first request: oneDNN creates its primitives on the first run (the first
-  // request would otherwise wait for that).
+  // One run per batch size before the first request: the engine creates its primitives for a batch
+  // size on the first run of that size (a request would otherwise wait for that, up to a second).
   if (args.boolean("warmup", true)) {
+    const auto t0 = std::chrono::steady_clock::now();
     const auto& pp = det.preprocessing();
-    det.predict(cv::Mat(pp.input_h, pp.input_w, CV_8UC3, cv::Scalar(114, 114, 114)));
+    const cv::Mat gray(pp.input_h, pp.input_w, CV_8UC3, cv::Scalar(114, 114, 114));
+    for (int n = 1; n <= so.max_batch; ++n) det.predict(std::vector<cv::Mat>(n, gray));
+    std::printf("warm-up: batch sizes 1..%d in %.1f s\n", so.max_batch,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   serve::Server server(m, so);
   const int port = server.bind();
-  std::printf("%s\n", m.description.c_str());
   std::printf("serving on http://%s:%d  (POST /v1/detect, GET /v1/models /healthz /metrics, web page at /)\n",
               so.host.c_str(), port);
   std::printf("dynamic batching: max_batch=%d max_wait_ms=%g, queue %d, timeout %g ms\n", so.max_batch,

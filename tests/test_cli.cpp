@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
@@ -370,7 +371,108 @@ TEST(Cli, ExportOnnxWritesARunnableFileWithTheMetadata) {
   EXPECT_EQ(outs[0].total(), 336u * 4);  // 16x16 + 8x8 + 4x4 anchors at 128x128
   r = run_cli("export " + model + " format=tflite", wd);
   EXPECT_NE(r.code, 0);
-  EXPECT_NE(r.output.find("expected pth, onnx or ynas"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("expected pth, onnx, ynas"), std::string::npos) << r.output;
+}
+
+// Triton's config.pbtxt, read as protobuf text: every line is a comment, `key: value`, `key [`,
+// `key {`, `{`, `}`, `},` or `]`, and the brackets balance. Returns the dims of each named tensor
+// and the scalar fields (empty map on a malformed file, with `error` set).
+namespace {
+
+struct Pbtxt {
+  std::map<std::string, std::vector<long>> dims;
+  std::map<std::string, std::string> fields;
+  std::string error;
+};
+Pbtxt read_pbtxt(const std::string& text) {
+  Pbtxt p;
+  std::vector<char> stack;
+  std::string current;  // the tensor whose block we are in
+  std::istringstream in(text);
+  int line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    const size_t a = line.find_first_not_of(' ');
+    if (a == std::string::npos || line[a] == '#') continue;
+    const std::string l = line.substr(a);
+    const auto bad = [&] { p.error = "line " + std::to_string(line_no) + ": " + l; };
+    if (l == "{" || (l.size() > 2 && l.compare(l.size() - 2, 2, " {") == 0)) {
+      stack.push_back('{');
+    } else if (l.size() > 2 && l.compare(l.size() - 2, 2, " [") == 0) {
+      stack.push_back('[');
+    } else if (l == "}" || l == "},") {
+      if (stack.empty() || stack.back() != '{') return bad(), p;
+      stack.pop_back();
+    } else if (l == "]") {
+      if (stack.empty() || stack.back() != '[') return bad(), p;
+      stack.pop_back();
+    } else {
+      const size_t colon = l.find(": ");
+      if (colon == std::string::npos) return bad(), p;
+      const std::string key = l.substr(0, colon), value = l.substr(colon + 2);
+      if (key == "name" && stack.size() == 2) current = value.substr(1, value.size() - 2);
+      if (key == "dims") {
+        std::vector<long> d;
+        for (size_t i = 0; i < value.size();)
+          if (std::isdigit(static_cast<unsigned char>(value[i]))) {
+            size_t used = 0;
+            d.push_back(std::stol(value.substr(i), &used));
+            i += used;
+          } else {
+            ++i;
+          }
+        p.dims[current] = d;
+      } else if (stack.empty()) {
+        p.fields[key] = value;
+      }
+    }
+  }
+  if (!stack.empty()) p.error = "unbalanced brackets";
+  return p;
+}
+
+}  // namespace
+
+TEST(Cli, ExportTritonWritesARepositoryWhoseConfigMatchesTheOnnx) {
+  const std::string wd = work_dir("export_triton");
+  const std::string model = "model=" + tiny_dir() + "/tiny_arch.json weights=" + tiny_dir() + "/tiny_det.pth imgsz=128";
+  auto r = run_cli("export " + model + " format=triton out=repo name=tiny max_batch=4", wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  const fs::path dir = fs::path(wd) / "repo" / "tiny";
+  std::ifstream cfg(dir / "config.pbtxt");
+  const std::string text((std::istreambuf_iterator<char>(cfg)), std::istreambuf_iterator<char>());
+  const Pbtxt p = read_pbtxt(text);
+  ASSERT_TRUE(p.error.empty()) << p.error << "\n" << text;
+  EXPECT_EQ(p.fields.at("name"), "\"tiny\"");
+  EXPECT_EQ(p.fields.at("platform"), "\"onnxruntime_onnx\"");
+  EXPECT_EQ(p.fields.at("max_batch_size"), "4");
+  EXPECT_EQ(p.dims.at("images"), (std::vector<long>{3, 128, 128}));
+  std::ifstream labels(dir / "labels.txt");
+  int num_labels = 0;
+  for (std::string l; std::getline(labels, l);) ++num_labels;
+
+  // The dims Triton will check are those of the ONNX file (OpenCV's importer runs batch 1 only; the
+  // dynamic batch runs in ONNX Runtime in test_onnx_ort.cpp).
+  std::ifstream in(dir / "1" / "model.onnx", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  cv::dnn::Net net = cv::dnn::readNetFromONNX(bytes.data(), bytes.size());
+  const int sizes[4] = {1, 3, 128, 128};
+  net.setInput(cv::Mat(4, sizes, CV_32F, cv::Scalar(0.5)), "images");
+  std::vector<cv::Mat> outs;
+  net.forward(outs, std::vector<cv::String>{"boxes", "scores"});
+  ASSERT_EQ(outs.size(), 2u);
+  for (int k = 0; k < 2; ++k) {
+    const std::vector<long>& want = p.dims.at(k == 0 ? "boxes" : "scores");
+    ASSERT_EQ(outs[k].dims, 3);
+    EXPECT_EQ(outs[k].size[0], 1);
+    EXPECT_EQ(std::vector<long>({outs[k].size[1], outs[k].size[2]}), want) << (k == 0 ? "boxes" : "scores");
+  }
+  EXPECT_EQ(p.dims.at("scores")[1], num_labels);
+
+  r = run_cli("export " + model + " format=triton out=repo nms=true", wd);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("NMS runs on the client"), std::string::npos) << r.output;
+  EXPECT_EQ(read_pbtxt("a {\n b: 1\n").error, "unbalanced brackets");  // the reader does reject
 }
 
 TEST(Cli, BenchmarkTimesEveryEngineAndWritesTheCsv) {

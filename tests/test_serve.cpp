@@ -282,6 +282,28 @@ TEST(ServeBatcher, FullQueueRefusesAndAbandonedJobsAreSkipped) {
   EXPECT_EQ(b.submit(test_image(30, 30), {}), nullptr);   // stopped
 }
 
+TEST(ServeBatcher, ALoneRequestDoesNotWaitForCompany) {
+  GateEngine engine;
+  engine.open();
+  std::atomic<int> coming{0};
+  Batcher b(engine, PreprocessParams::for_imgsz(64, 64), {8, 3000, 8}, {}, [&] { return coming.load(); });
+  coming = 1;
+  const auto t0 = Clock::now();
+  auto job = b.submit(test_image(30, 30), {});
+  ASSERT_TRUE(job && job->wait_for(10000));
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  EXPECT_LT(ms, 1500) << "waited for company although no other request was coming (max_wait_ms=3000)";
+  EXPECT_EQ(job->batch_size, 1);
+  // Two coming: the first waits for the second, and both run as one batch.
+  coming = 2;
+  auto a = b.submit(test_image(30, 30), {});
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto c = b.submit(test_image(30, 30), {});
+  ASSERT_TRUE(a->wait_for(10000) && c->wait_for(10000));
+  EXPECT_EQ(a->batch_size, 2);
+  EXPECT_EQ(engine.batches(), (std::vector<int>{1, 2}));
+}
+
 std::string default_model_file() { return YOLONAS_DEFAULT_YNAS; }
 
 TEST(ServeBatcher, BatchedResultsEqualOneByOneWithEachRequestsOwnOptions) {

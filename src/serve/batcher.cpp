@@ -19,8 +19,9 @@ bool Job::wait_for(double timeout_ms) {
   return ok;
 }
 
-Batcher::Batcher(InferenceEngine& engine, PreprocessParams pp, BatcherOptions options, BatchObserver observer)
-    : engine_(engine), pp_(pp), opt_(options), observer_(std::move(observer)) {
+Batcher::Batcher(InferenceEngine& engine, PreprocessParams pp, BatcherOptions options, BatchObserver observer,
+                 std::function<int()> coming)
+    : engine_(engine), pp_(pp), opt_(options), observer_(std::move(observer)), coming_(std::move(coming)) {
   opt_.max_batch = std::max(1, opt_.max_batch);
   opt_.max_queue = std::max(1, opt_.max_queue);
   opt_.max_wait_ms = std::max(0.0, opt_.max_wait_ms);
@@ -68,9 +69,13 @@ void Batcher::worker() {
       const auto deadline =
           queue_.front()->enqueued + std::chrono::duration_cast<Clock::duration>(
                                          std::chrono::duration<double, std::milli>(opt_.max_wait_ms));
-      while (!stopping_ && static_cast<int>(queue_.size()) < opt_.max_batch &&
-             cv_.wait_until(lk, deadline) != std::cv_status::timeout) {
-      }
+      // (coming_ is polled: a request being decoded does not notify.)
+      auto enough = [&] {
+        const int have = static_cast<int>(queue_.size());
+        return stopping_ || have >= opt_.max_batch || (coming_ && have >= coming_());
+      };
+      while (!enough() && Clock::now() < deadline)
+        cv_.wait_until(lk, std::min(deadline, Clock::now() + std::chrono::microseconds(500)));
       jobs.clear();
       while (!queue_.empty() && static_cast<int>(jobs.size()) < opt_.max_batch) {
         if (!queue_.front()->abandoned()) jobs.push_back(queue_.front());

@@ -56,15 +56,18 @@ struct Server::Impl {
   httplib::Server http;
   std::atomic<bool> draining{false};
   std::atomic<int> in_flight{0};
+  std::atomic<int> coming{0};
   int port = 0;
 
   Impl(ServedModel m, ServeOptions o) : model(std::move(m)), opt(std::move(o)) {
     if (!model.engine) throw Error("serve: no engine");
     batcher = std::make_unique<Batcher>(*model.engine, model.preprocessing,
                                         BatcherOptions{opt.max_batch, opt.max_wait_ms, opt.max_queue},
-                                        [this](int n, double ms) { metrics.batch(n, ms / 1000.0); });
+                                        [this](int n, double ms) { metrics.batch(n, ms / 1000.0); },
+                                        [this] { return coming.load(); });
     const int threads = std::max(2, opt.http_threads);
     http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+    http.set_tcp_nodelay(true);  // no Nagle wait between the headers and the body of an answer
     http.set_payload_max_length(static_cast<size_t>(opt.max_body_mb * 1024 * 1024));
     http.set_read_timeout(std::max<time_t>(1, static_cast<time_t>(opt.timeout_ms / 1000)), 0);
     http.set_write_timeout(std::max<time_t>(1, static_cast<time_t>(opt.timeout_ms / 1000)), 0);
@@ -85,6 +88,12 @@ struct Server::Impl {
     };
   }
 
+  void busy(httplib::Response& res) {
+    metrics.rejected("queue_full");
+    res.set_header("Retry-After", "1");
+    send_error(res, 503, "the server is busy (" + std::to_string(opt.max_queue) + " requests queued): retry after a second");
+  }
+
   void detect(const httplib::Request& req, httplib::Response& res) {
     const auto t0 = Clock::now();
     if (draining) {
@@ -92,11 +101,18 @@ struct Server::Impl {
       metrics.rejected("shutting_down");
       return send_error(res, 503, "the server is shutting down");
     }
-    struct InFlight {
-      std::atomic<int>& n;
-      explicit InFlight(std::atomic<int>& c) : n(c) { ++n; }
-      ~InFlight() { --n; }
-    } guard(in_flight);
+    // in_flight: until the handler returns (shutdown waits for it); coming: until the batcher has
+    // answered (the batcher waits for company only while requests are coming).
+    struct Count {
+      std::atomic<int>* n;
+      explicit Count(std::atomic<int>& c) : n(&c) { ++*n; }
+      void release() {
+        if (n) --*n;
+        n = nullptr;
+      }
+      ~Count() { release(); }
+    } guard(in_flight), on_its_way(coming);
+    if (batcher->queue_depth() >= opt.max_queue) return busy(res);  // before spending time on decoding
     DetectRequest dr;
     try {
       dr = parse_detect_request(raw_from(req), model.default_nms, model.names, model.preprocessing, opt.max_pixels);
@@ -106,14 +122,11 @@ struct Server::Impl {
     }
     const auto t_parsed = Clock::now();
     auto job = batcher->submit(std::move(dr.image), dr.nms);
-    if (!job) {
-      metrics.rejected("queue_full");
-      res.set_header("Retry-After", "1");
-      return send_error(res, 503, "the server is busy (" + std::to_string(opt.max_queue) +
-                                      " requests queued): retry after a second");
-    }
+    if (!job) return busy(res);
     const double left = opt.timeout_ms - std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    if (!job->wait_for(std::max(1.0, left))) {
+    const bool answered = job->wait_for(std::max(1.0, left));
+    on_its_way.release();
+    if (!answered) {
       metrics.rejected("timeout");
       return send_error(res, 504, "no answer within timeout_ms=" + std::to_string(static_cast<int>(opt.timeout_ms)));
     }

@@ -63,8 +63,12 @@ using BatchObserver = std::function<void(int batch_size, double batch_ms)>;
 
 class Batcher {
  public:
-  // `engine` must outlive the batcher. One worker thread runs the batches.
-  Batcher(InferenceEngine& engine, PreprocessParams pp, BatcherOptions options, BatchObserver observer = {});
+  // `engine` must outlive the batcher. One worker thread runs the batches. `coming`, when given,
+  // tells how many requests are on their way (being decoded, queued or running): the worker stops
+  // waiting for company as soon as the queue holds them all, so a lone request never waits
+  // max_wait_ms for nobody.
+  Batcher(InferenceEngine& engine, PreprocessParams pp, BatcherOptions options, BatchObserver observer = {},
+          std::function<int()> coming = {});
   ~Batcher();  // stop(): finishes what is queued
   Batcher(const Batcher&) = delete;
   Batcher& operator=(const Batcher&) = delete;
@@ -85,6 +89,7 @@ class Batcher {
   PreprocessParams pp_;
   BatcherOptions opt_;
   BatchObserver observer_;
+  std::function<int()> coming_;
   mutable std::mutex m_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
