@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "yolonas/core/error.h"
+#include "yolonas/serve/batcher.h"
 #include "yolonas/serve/server.h"
 
 namespace yolonas::cli {
@@ -57,14 +58,18 @@ int cmd_serve(const Args& args) {
                                  : std::string("yolonas_default");
   m.description = det.describe();
 
-  // One run per batch size before the first request: the engine creates its primitives for a batch
-  // size on the first run of that size (a request would otherwise wait for that, up to a second).
+  // One run per engine batch size (serve/batcher.h) before the first request: the engine creates its
+  // primitives for a batch size on the first run of that size (a request would otherwise wait).
   if (args.boolean("warmup", true)) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto& pp = det.preprocessing();
     const cv::Mat gray(pp.input_h, pp.input_w, CV_8UC3, cv::Scalar(114, 114, 114));
-    for (int n = 1; n <= so.max_batch; ++n) det.predict(std::vector<cv::Mat>(n, gray));
-    std::printf("warm-up: batch sizes 1..%d in %.1f s\n", so.max_batch,
+    std::string sizes;
+    for (int n : serve::engine_batch_sizes(so.max_batch)) {
+      det.predict(std::vector<cv::Mat>(n, gray));
+      sizes += (sizes.empty() ? "" : ", ") + std::to_string(n);
+    }
+    std::printf("warm-up: batch sizes %s in %.1f s\n", sizes.c_str(),
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   serve::Server server(m, so);

@@ -282,6 +282,21 @@ TEST(ServeBatcher, FullQueueRefusesAndAbandonedJobsAreSkipped) {
   EXPECT_EQ(b.submit(test_image(30, 30), {}), nullptr);   // stopped
 }
 
+TEST(ServeBatcher, BatchesSplitIntoPowersOfTwo) {
+  EXPECT_EQ(split_batch(7, 8), (std::vector<int>{4, 2, 1}));
+  EXPECT_EQ(split_batch(8, 8), (std::vector<int>{8}));
+  EXPECT_EQ(split_batch(6, 6), (std::vector<int>{4, 2}));
+  EXPECT_EQ(split_batch(1, 1), (std::vector<int>{1}));
+  EXPECT_EQ(split_batch(5, 1), (std::vector<int>{1, 1, 1, 1, 1}));
+  EXPECT_EQ(engine_batch_sizes(12), (std::vector<int>{1, 2, 4, 8}));
+  for (int max_batch = 1; max_batch <= 20; ++max_batch)
+    for (int n = 1; n <= max_batch; ++n) {
+      int sum = 0;
+      for (int k : split_batch(n, max_batch)) sum += k;
+      EXPECT_EQ(sum, n);
+    }
+}
+
 TEST(ServeBatcher, ALoneRequestDoesNotWaitForCompany) {
   GateEngine engine;
   engine.open();

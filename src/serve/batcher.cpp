@@ -87,14 +87,20 @@ void Batcher::worker() {
 }
 
 void Batcher::run_batch(std::vector<std::shared_ptr<Job>>& jobs) {
-  const auto start = Clock::now();
-  const int n = static_cast<int>(jobs.size());
+  size_t at = 0;
+  for (int n : split_batch(static_cast<int>(jobs.size()), opt_.max_batch)) {
+    run_engine_batch(jobs.data() + at, n, Clock::now());
+    at += static_cast<size_t>(n);
+  }
+}
+
+void Batcher::run_engine_batch(const std::shared_ptr<Job>* jobs, int n, Clock::time_point start) {
   std::string error;
-  std::vector<ImageResult> results(jobs.size());
+  std::vector<ImageResult> results(static_cast<size_t>(n));
   try {
     std::vector<cv::Mat> images;
-    images.reserve(jobs.size());
-    for (const auto& j : jobs) images.push_back(j->image);
+    images.reserve(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) images.push_back(jobs[i]->image);
     const PreparedBatch batch = prepare_batch(images, pp_);
     const auto t1 = Clock::now();
     engine_.run(batch.input.data(), batch.batch, batch.height, batch.width, boxes_, scores_);
@@ -127,6 +133,23 @@ void Batcher::run_batch(std::vector<std::shared_ptr<Job>>& jobs) {
     j.done_ = true;
     j.cv_.notify_all();
   }
+}
+
+std::vector<int> engine_batch_sizes(int max_batch) {
+  std::vector<int> sizes;
+  for (int s = 1; s <= std::max(1, max_batch); s *= 2) sizes.push_back(s);
+  return sizes;
+}
+
+std::vector<int> split_batch(int n, int max_batch) {
+  const std::vector<int> sizes = engine_batch_sizes(max_batch);
+  std::vector<int> out;
+  for (auto it = sizes.rbegin(); it != sizes.rend(); ++it)
+    while (n >= *it) {
+      out.push_back(*it);
+      n -= *it;
+    }
+  return out;
 }
 
 }  // namespace yolonas::serve

@@ -33,6 +33,13 @@ struct BatcherOptions {
 
 using Clock = std::chrono::steady_clock;
 
+// A batch of n requests runs as engine batches of powers of two, largest first (7 -> 4 + 2 + 1), so
+// the engine only ever sees the sizes engine_batch_sizes(max_batch) = {1, 2, 4, ...} <= max_batch:
+// it keeps one set of primitives and buffers per size (a batch size of each of 1..8 would hold 36
+// images' worth of activations; 1, 2, 4, 8 hold 15).
+std::vector<int> split_batch(int n, int max_batch);
+std::vector<int> engine_batch_sizes(int max_batch);
+
 class Job {
  public:
   cv::Mat image;  // 8-bit BGR, gray or BGRA
@@ -43,7 +50,7 @@ class Job {
   ImageResult result;
   std::string error;         // non-empty: the batch failed (message for a 500)
   double queue_ms = 0;       // arrival -> batch start
-  int batch_size = 0;        // the batch this request ran in
+  int batch_size = 0;        // the engine batch this request ran in
 
   // Blocks until done or until timeout_ms; false on timeout (the job is then abandoned: a worker
   // that has not started it drops it).
@@ -58,7 +65,7 @@ class Job {
   std::atomic<bool> abandoned_{false};
 };
 
-// Called after every batch (metrics): its size and the engine's wall time for it.
+// Called after every engine batch (metrics): its size and the engine's wall time for it.
 using BatchObserver = std::function<void(int batch_size, double batch_ms)>;
 
 class Batcher {
@@ -84,6 +91,7 @@ class Batcher {
  private:
   void worker();
   void run_batch(std::vector<std::shared_ptr<Job>>& jobs);
+  void run_engine_batch(const std::shared_ptr<Job>* jobs, int n, Clock::time_point start);
 
   InferenceEngine& engine_;
   PreprocessParams pp_;
