@@ -46,7 +46,7 @@ for engine in onednn int8; do
     [ "$engine" = int8 ] && keys+=(calib=$CALIB)
     if [ "$batching" = on ]; then keys+=(max_batch=8 max_wait_ms=5); else keys+=(max_batch=1); fi
     start_server "${keys[@]}"
-    [ -z "$desc" ] && desc=$(head -2 "$OUT/serve.log" | tail -1)
+    [ -z "$desc" ] && desc=$(grep -m1 "classes, " "$OUT/serve.log" || true)
     rows=()
     for c in 1 4 16; do
       r=$("$LOAD" 127.0.0.1 "$PORT" "$IMAGE" clients=$c requests="$N" seconds=60)
