@@ -1,5 +1,16 @@
 // `yolonas train data=data.yaml model=yolo_nas_s weights=PATH epochs= batch= imgsz= ...`
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
+#include <thread>
 
 #include "commands.h"
 #include "yolonas/core/error.h"
@@ -7,14 +18,34 @@
 
 namespace yolonas::cli {
 
+namespace fs = std::filesystem;
+
 namespace {
+
+// A TCP port free on 127.0.0.1 now (the kernel's choice), for the ranks' rendezvous.
+int free_loopback_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (fd >= 0) close(fd);
+    throw Error("nproc=: no free port on 127.0.0.1 for the rendezvous");
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
 
 TrainConfig train_config(const Args& args) {
   args.check_known({"data", "model", "weights", "preset", "epochs", "batch", "imgsz", "optimizer", "lr0",
                     "weight_decay", "momentum", "nesterov", "warmup_epochs", "warmup_steps", "warmup_mode", "warmup_initial_lr", "final_lr_ratio",
                     "ema", "ema_decay", "clip_grad", "accumulate", "freeze", "workers", "seed", "threads", "rgb",
                     "cache", "strict", "val_period", "patience", "max_batches", "plots", "project", "name", "exist_ok", "resume", "device", "match_names",
-                    "mosaic", "mixup", "hsv", "fliplr", "degrees", "translate", "scale", "shear", "augment"});
+                    "mosaic", "mixup", "hsv", "fliplr", "degrees", "translate", "scale", "shear", "augment",
+                    "amp", "amp_dtype", "world_size", "rank", "local_rank", "master_addr", "master_port", "sync_bn", "nproc"});
   TrainConfig c;
   c.apply_preset(args.str("preset", "finetune"));
   c.data = args.str("data", "");
@@ -60,6 +91,16 @@ TrainConfig train_config(const Args& args) {
   c.exist_ok = args.boolean("exist_ok", c.exist_ok);
   c.resume = args.str("resume", "");
   if (c.resume == "false") c.resume.clear();
+  c.amp = args.str("amp", c.amp);
+  c.amp_dtype = args.str("amp_dtype", c.amp_dtype);
+  c.sync_bn = args.boolean("sync_bn", c.sync_bn);
+  // This process's place: keys, else torchrun's environment (WORLD_SIZE, RANK, ...), else one process.
+  const DistOptions env = dist_options_from_env();
+  c.world_size = args.integer_in("world_size", env.world_size, 1, 65536);
+  c.rank = args.integer_in("rank", env.rank, 0, 65535);
+  c.local_rank = args.integer_in("local_rank", args.has("rank") ? c.rank : env.local_rank, 0, 65535);
+  c.master_addr = args.str("master_addr", env.master_addr);
+  c.master_port = args.integer_in("master_port", env.master_port, 1, 65535);
   // Augmentation switches (Ultralytics names where they exist).
   if (args.has("augment") && !args.boolean("augment", true)) c.augment = AugmentConfig::none();
   c.augment.mosaic = args.boolean("mosaic", c.augment.mosaic);
@@ -83,10 +124,65 @@ TrainConfig train_config(const Args& args) {
 
 }  // namespace
 
+// nproc=N: N local processes of this program, ranks 0..N-1, rendezvous on a free loopback port.
+// The first one that fails stops the others; the exit code is the first failure's (0 when all end well).
+static int launch_local(const Args& args, int nproc) {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec || exe.filename() != "yolonas")
+    throw Error("nproc=: starts `yolonas train` processes; run it from the yolonas program (or start the ranks with "
+                "torchrun-style WORLD_SIZE/RANK/MASTER_ADDR/MASTER_PORT yourself)");
+  if (args.has("world_size") || args.has("rank"))
+    throw Error("nproc= sets world_size and rank itself: give one or the other");
+  const int port = free_loopback_port();
+  const int threads = args.has("threads") ? args.integer("threads", 0)
+                                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / nproc);
+  std::vector<pid_t> pids;
+  for (int r = 0; r < nproc; ++r) {
+    std::vector<std::string> argv{exe.string(), "train"};
+    for (const auto& [k, v] : args.values())
+      if (k != "nproc" && k != "threads") argv.push_back(k + "=" + v);
+    for (const std::string& kv : {"world_size=" + std::to_string(nproc), "rank=" + std::to_string(r),
+                                  "local_rank=" + std::to_string(r), std::string("master_addr=127.0.0.1"),
+                                  "master_port=" + std::to_string(port), "threads=" + std::to_string(threads)})
+      argv.push_back(kv);
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    pid_t pid = -1;
+    if (posix_spawn(&pid, exe.c_str(), nullptr, nullptr, cargv.data(), environ) != 0) {
+      for (pid_t p : pids) kill(p, SIGTERM);
+      throw Error("nproc=: cannot start rank " + std::to_string(r));
+    }
+    pids.push_back(pid);
+  }
+  std::printf("started %d processes (ranks 0-%d, rendezvous 127.0.0.1:%d, %d threads each)\n", nproc, nproc - 1, port,
+              threads);
+  std::fflush(stdout);
+  int result = 0;
+  for (size_t left = pids.size(); left > 0; --left) {
+    int status = 0;
+    const pid_t done = wait(&status);
+    if (done < 0) break;
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code != 0 && result == 0) {
+      result = code;
+      const auto it = std::find(pids.begin(), pids.end(), done);
+      std::fprintf(stderr, "rank %ld exited with %d: stopping the others\n", static_cast<long>(it - pids.begin()), code);
+      for (pid_t p : pids)
+        if (p != done) kill(p, SIGTERM);
+    }
+  }
+  return result;
+}
+
 int cmd_train(const Args& args, TrainOutcome* out) {
+  const int nproc = args.integer_in("nproc", 1, 1, 1024);
+  if (nproc > 1) return launch_local(args, nproc);
   TrainResult r = train(train_config(args));
   if (out) *out = {r.run_dir, r.best, r.last, r.stopped_early, r.epochs_done, r.best_map50_95, r.best_map50};
   if (!r.stopped_early.empty()) std::printf("stopped after epoch %d: %s\n", r.epochs_done, r.stopped_early.c_str());
+  if (r.run_dir.empty()) return 0;  // a rank other than 0: rank 0 reports
   std::printf("training done: best mAP50-95 %.4f, mAP50 %.4f\nweights: %s (best), %s (last)\nResults saved to %s\n",
               r.best_map50_95, r.best_map50, r.best.c_str(), r.last.c_str(), r.run_dir.c_str());
   return 0;

@@ -9,6 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   python3               # scripts/check_layout.py (the include rules, run by the tests)
   libtorch-dev          # tensors, autograd, model, checkpoint I/O (pulls python3-dev, glog, gflags, protobuf)
+  libgloo-dev           # headers of c10d's Gloo process group (multi-process training)
   libopenblas0          # LibTorch's 1x1 convs / ConvTranspose go through libblas.so.3: ~4x faster than netlib
   libopencv-dev         # image/video I/O, resizing, drawing
   libyaml-cpp-dev       # data.yaml, arch-params YAML

@@ -172,7 +172,8 @@ Sample DataLoader::Impl::to_sample(int idx, const Raw& raw) const {
 
 Batch DataLoader::Impl::build(int ep, long b, const std::vector<int>& ord) {
   const int H = cfg.height, W = cfg.width, B = cfg.batch_size;
-  const long first = b * B, last = std::min(npositions, first + B);
+  const long first = b * B * cfg.shard_count + static_cast<long>(cfg.shard_rank) * B;
+  const long last = std::min(npositions, first + B);
   Batch batch;
   batch.epoch = ep;
   batch.index = b;
@@ -320,7 +321,13 @@ DataLoader::DataLoader(DataSplit split, LoaderConfig cfg) : impl_(std::make_uniq
   if (s.used.empty())
     throw Error(split.samples.empty() ? "loader: the split has no images"
                                       : "loader: no image of the split has a box (ignore_empty=true)");
-  const long U = static_cast<long>(s.used.size()), B = cfg.batch_size;
+  if (cfg.shard_count < 1 || cfg.shard_rank < 0 || cfg.shard_rank >= cfg.shard_count)
+    throw Error("loader: shard " + std::to_string(cfg.shard_rank) + " of " + std::to_string(cfg.shard_count) +
+                " does not exist");
+  if (cfg.shard_count > 1 && (!cfg.train || !cfg.drop_last))
+    throw Error("loader: sharding is for training batches with drop_last");
+  // Positions are counted in global batches (batch_size * shard_count samples).
+  const long U = static_cast<long>(s.used.size()), B = static_cast<long>(cfg.batch_size) * cfg.shard_count;
   if (cfg.batches_per_epoch > 0) {
     s.nbatches = cfg.batches_per_epoch;
     s.npositions = s.nbatches * B;
@@ -329,6 +336,9 @@ DataLoader::DataLoader(DataSplit split, LoaderConfig cfg) : impl_(std::make_uniq
     s.npositions = s.nbatches * B;
     if (s.nbatches == 0)
       throw Error("loader: " + std::to_string(U) + " images but batch=" + std::to_string(B) +
+                  (cfg.shard_count > 1 ? " (" + std::to_string(cfg.batch_size) + " per process x " +
+                                             std::to_string(cfg.shard_count) + " processes)"
+                                       : std::string()) +
                   " with drop_last: no full batch (lower the batch size)");
   } else {
     s.nbatches = (U + B - 1) / B;

@@ -26,8 +26,23 @@ ConvBNImpl::ConvBNImpl(int cin, int cout, int k, int stride, bool relu_, const A
   bn = register_module("bn", make_bn(cout, a));
 }
 
+namespace {
+BatchNormOverride& bn_override() {
+  static BatchNormOverride f;
+  return f;
+}
+}  // namespace
+
+void set_batch_norm_override(BatchNormOverride f) { bn_override() = std::move(f); }
+
+torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+  const BatchNormOverride& f = bn_override();
+  if (f && bn.is_training()) return f(bn, x);
+  return bn.forward(x);
+}
+
 torch::Tensor ConvBNImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = folded ? conv->forward(x) : bn->forward(conv->forward(x));
+  torch::Tensor y = folded ? conv->forward(x) : batch_norm(*bn, conv->forward(x));
   return relu ? torch::relu_(y) : y;
 }
 
@@ -74,14 +89,14 @@ torch::Tensor QARepVGGBlockImpl::forward(const torch::Tensor& x) {
     case RepState::kFull:
       return rbr_reparam->forward(x).relu_();
     case RepState::kPartial:
-      return post_bn->forward(rbr_reparam->forward(x)).relu_();
+      return batch_norm(*post_bn, rbr_reparam->forward(x)).relu_();
     case RepState::kUnfused:
       break;
   }
   // SG: branches = x_3x3 + alpha * x_1x1 + id_out, alpha = 1.0 (a python float).
   torch::Tensor y = branch_3x3->forward(x) + branch_1x1->forward(x);
   if (identity) y = y + x;
-  return post_bn->forward(y).relu_();
+  return batch_norm(*post_bn, y).relu_();
 }
 
 namespace {

@@ -255,7 +255,18 @@ LossResult PPYoloELoss::operator()(const YoloNASOutput& out, const torch::Tensor
     loss_cls = (-weight * (scores * F::logsigmoid(logits) + (1 - scores) * F::logsigmoid(-logits))).sum();
   }
 
-  auto scores_sum = scores.sum().clamp_min(1.0);  // (single process: no all-reduce)
+  Tensor scores_sum = scores.sum();
+  if (opt_.allreduce_sum) {
+    // Over the ranks: max(global sum, 1) / world_size, so that the mean of the ranks' losses (and of
+    // their gradients) is the single-process loss of the global batch. SG clamps after the division
+    // (max(global / world_size, 1)), which differs while the global sum is below world_size (early
+    // training): the mean loss is then not the single-process one.
+    scores_sum = scores_sum.detach().clone();
+    opt_.allreduce_sum(scores_sum);
+    scores_sum = scores_sum.clamp_min(1.0) / opt_.world_size;
+  } else {
+    scores_sum = scores_sum.clamp_min(1.0);
+  }
   loss_cls = loss_cls / scores_sum;
 
   // Box regression on positives, each weighted by its soft target (sum over classes).

@@ -48,7 +48,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, model, weight
                                                 accumulate, freeze_backbone, workers, seed, threads, rgb, cache_ram,
                                                 strict, val_period, patience, max_batches, plots, project, name, exist_ok, device,
                                                 match_names,
-                                                resume, augment)
+                                                resume, augment, amp, amp_dtype, world_size, sync_bn)
 
 // ---- config -----------------------------------------------------------------------------------
 
@@ -209,6 +209,11 @@ TrainConfig resolve_config(const TrainConfig& user, std::optional<Checkpoint>& r
     }
     config.resume = path;
     if (!user.device.empty()) config.device = user.device;  // e.g. resume a GPU run on the CPU
+    if (config.world_size != user.world_size)
+      throw Error(path + ": the run was trained by " + std::to_string(config.world_size) +
+                  " process(es); resume it with the same world size (got " + std::to_string(user.world_size) + ")");
+    config.rank = user.rank, config.local_rank = user.local_rank;
+    config.master_addr = user.master_addr, config.master_port = user.master_port;
   }
   if (config.epochs <= 0 || config.batch <= 0 || config.accumulate <= 0)
     throw Error("epochs, batch and accumulate must be positive");
@@ -220,6 +225,8 @@ TrainConfig resolve_config(const TrainConfig& user, std::optional<Checkpoint>& r
     throw Error("warmup_mode=" + clip(config.warmup_mode, 40) +
                 ": expected epoch (LinearEpochLRWarmup) or batch (LinearBatchLRWarmup)");
   if (config.patience < 0) throw Error("patience must be >= 0 (0 = no early stopping)");
+  if (config.world_size < 1 || config.rank < 0 || config.rank >= config.world_size)
+    throw Error("rank=" + std::to_string(config.rank) + " is not in [0, world_size=" + std::to_string(config.world_size) + ")");
   return config;
 }
 
@@ -228,6 +235,7 @@ TrainConfig resolve_config(const TrainConfig& user, std::optional<Checkpoint>& r
 Trainer::Trainer(TrainConfig config) {
   cfg_ = resolve_config(config, resume_ck_);
   hooks_.push_back(std::make_unique<LrSchedulerHook>());
+  if (!is_main()) return;  // the other ranks only train: rank 0 keeps the EMA, validates, shows and writes
   hooks_.push_back(std::make_unique<EmaHook>());
   if (cfg_.plots) hooks_.push_back(std::make_unique<BatchPlotHook>());
   hooks_.push_back(std::make_unique<ProgressHook>());
@@ -349,8 +357,9 @@ void Trainer::save_checkpoint(const std::string& path) {
   json history = json::array();
   for (const EpochMetrics& m : history_) history.push_back(m.to_json());
   // Training state rides along as tensors/strings so that SG can still torch.load the file.
-  const json ts = {{"epoch", epoch_ + 1},   {"global_step", global_step_}, {"ema_updates", ema_ ? ema_->updates() : 0},
-                   {"config", json(cfg_)},  {"history", history},          {"hooks", hooks}};
+  json ts = {{"epoch", epoch_ + 1},   {"global_step", global_step_}, {"ema_updates", ema_ ? ema_->updates() : 0},
+             {"config", json(cfg_)},  {"history", history},          {"hooks", hooks}};
+  if (scaler_) ts["grad_scaler"] = scaler_->state();
   CheckpointWrite w;
   w.net = &net;
   w.ema = ema_ ? &ema_sd : nullptr;
@@ -372,12 +381,13 @@ void Trainer::resume_from() {
   try {
     const json ts = json::parse(*ck.train_state_json);
     load_state_dict(*model_, ck.weights, path);
-    if (ema_) {
+    if (ema_) {  // rank 0
       if (!ck.ema_weights) throw Error(path + ": has no ema_net but ema=true");
       ema_->load(*ck.ema_weights, ts.at("ema_updates").get<int64_t>());
     }
     load_optimizer_bytes(*opt_, ck.optimizer_bytes, device_, path);
     start_epoch_ = ts.at("epoch").get<int>();
+    if (scaler_ && ts.contains("grad_scaler")) scaler_->load_state(ts.at("grad_scaler").get<std::vector<double>>());
     global_step_ = ts.at("global_step").get<int64_t>();
     for (const json& e : ts.at("history")) history_.push_back(EpochMetrics::from_json(e));
     resumed_hook_states_ = ts.value("hooks", json::object());
@@ -395,13 +405,14 @@ void Trainer::resume_from() {
 }
 
 void Trainer::setup() {
-  device_ = parse_device(cfg_.device);
   const bool resuming = resume_ck_.has_value();
-  run_dir_ = resuming ? fs::path(cfg_.resume).parent_path().parent_path().string()
-                      : make_run_dir(cfg_.project, cfg_.name, cfg_.exist_ok);
-  weights_dir_ = run_dir_ + "/weights";
-  fs::create_directories(weights_dir_);
-  if (!resuming) write_file_atomic(run_dir_ + "/args.yaml", cfg_.to_yaml());
+  if (is_main()) {
+    run_dir_ = resuming ? fs::path(cfg_.resume).parent_path().parent_path().string()
+                        : make_run_dir(cfg_.project, cfg_.name, cfg_.exist_ok);
+    weights_dir_ = run_dir_ + "/weights";
+    fs::create_directories(weights_dir_);
+    if (!resuming) write_file_atomic(run_dir_ + "/args.yaml", cfg_.to_yaml());
+  }
 
   const DataYaml data = open_dataset(cfg_.data);
   for (const char* split : {"train", "val"})
@@ -411,7 +422,7 @@ void Trainer::setup() {
   // Refuse a broken dataset up front, with every problem listed (or warn and skip with strict=false).
   CheckOptions copt;
   copt.workers = std::max(1, cfg_.workers);
-  copt.progress = true;
+  copt.progress = is_main();
   std::map<std::string, DataSplit> splits;
   const DataReport report = check_dataset(data, {"train", "val"}, copt, &splits);
   for (const auto& w : enforce_data_report(report, cfg_.strict)) std::fprintf(stderr, "warning: %s\n", w.c_str());
@@ -424,6 +435,14 @@ void Trainer::setup() {
   if (cfg_.freeze_backbone)
     for (auto& p : model_->backbone->parameters()) p.set_requires_grad(false);
   model_->to(device_);  // before the optimizer and the EMA take references / copies
+  if (dist_) {
+    // Every rank starts from rank 0's weights and BatchNorm statistics.
+    std::vector<torch::Tensor> state;
+    for (const auto& p : model_->parameters()) state.push_back(p.data());
+    for (const auto& b : model_->buffers()) state.push_back(b);
+    dist_->broadcast_(state, 0);
+    if (cfg_.sync_bn) sync_bn_ = std::make_unique<SyncBatchNormScope>();
+  }
 
   LoaderConfig lc;
   lc.height = lc.width = cfg_.imgsz;
@@ -435,7 +454,9 @@ void Trainer::setup() {
   lc.rgb = cfg_.rgb;
   lc.cache_ram = cfg_.cache_ram;
   lc.strict = cfg_.strict;
-  lc.drop_last = train_split.samples.size() >= static_cast<size_t>(cfg_.batch);
+  lc.drop_last = dist_ || train_split.samples.size() >= static_cast<size_t>(cfg_.batch);
+  lc.shard_rank = cfg_.rank;
+  lc.shard_count = cfg_.world_size;
   lc.batches_per_epoch = cfg_.max_batches;
   train_loader_ = std::make_unique<DataLoader>(std::move(train_split), lc);
   // Validation runs the evaluation library on the val split, with the model's own preprocessing:
@@ -449,9 +470,15 @@ void Trainer::setup() {
   oc.momentum = cfg_.momentum;
   oc.nesterov = cfg_.nesterov;
   opt_ = make_optimizer(*model_, oc);
-  if (cfg_.ema) ema_.emplace(*model_, cfg_.ema_decay);
+  if (cfg_.ema && is_main()) ema_.emplace(*model_, cfg_.ema_decay);
   PPYoloELossOptions lo;
   lo.num_classes = meta_.arch.num_classes;
+  if (dist_) {
+    lo.allreduce_sum = [this](torch::Tensor& t) { dist_->allreduce_sum_(t); };
+    lo.world_size = cfg_.world_size;
+  }
+  amp_ = resolve_amp(cfg_.amp, cfg_.amp_dtype, device_);
+  if (amp_.scaler) scaler_.emplace();
   loss_fn_ = std::make_unique<PPYoloELoss>(lo);
 
   sched_.lr0 = cfg_.lr0;
@@ -469,19 +496,67 @@ void Trainer::setup() {
 bool Trainer::run_step() {
   auto x = torch::from_blob(batch_.images.data(), {batch_.batch_size, 3, batch_.height, batch_.width}, torch::kFloat32);
   auto targets = torch::from_blob(batch_.targets.data(), {static_cast<int64_t>(batch_.num_targets()), 6}, torch::kFloat32);
-  loss_ = (*loss_fn_)(model_->forward(x.to(device_)), targets.to(device_));
-  if (!std::isfinite(loss_.loss.item<double>()))
+  YoloNASOutput out;
+  {
+    AutocastScope autocast(amp_, device_);
+    out = model_->forward(x.to(device_));
+  }
+  if (amp_.enabled)  // the loss in float32 (train/amp.h)
+    for (torch::Tensor* t : {&out.pred_bboxes, &out.pred_scores, &out.cls_logits, &out.reg_distri})
+      if (t->defined()) *t = t->to(torch::kFloat32);
+  loss_ = (*loss_fn_)(out, targets.to(device_));
+  // The logged losses are the mean over the ranks (= the single-process loss of the global batch).
+  torch::Tensor logged = loss_.components.to(torch::kFloat64).cpu();
+  if (dist_) {
+    torch::Tensor t = loss_.components.to(torch::kFloat64).clone();
+    dist_->allreduce_sum_(t);
+    logged = (t / cfg_.world_size).cpu();
+  }
+  if (!std::isfinite(logged[3].item<double>()))
     throw Error("training diverged (loss is not finite) at epoch " + std::to_string(epoch_ + 1) + ", batch " +
                 std::to_string(batch_index_) + "; try a lower lr0");
-  (loss_.loss / cfg_.accumulate).backward();
-  for (int k = 0; k < 4; ++k) loss_sums_[static_cast<size_t>(k)] += loss_.components[k].item<double>();
+  torch::Tensor l = loss_.loss / cfg_.accumulate;
+  (scaler_ ? scaler_->scale(l) : l).backward();
+  for (int k = 0; k < 4; ++k) loss_sums_[static_cast<size_t>(k)] += logged[k].item<double>();
   const long n = train_loader_->batches_per_epoch();
   if ((batch_index_ + 1) % cfg_.accumulate != 0 && batch_index_ + 1 != n) return false;
-  if (cfg_.clip_grad > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), cfg_.clip_grad);
-  opt_->step();
-  opt_->zero_grad();
+  optimizer_step();
   ++global_step_;
   return true;
+}
+
+void Trainer::optimizer_step() {
+  std::vector<torch::Tensor> params;
+  for (const auto& p : model_->parameters())
+    if (p.requires_grad()) params.push_back(p);
+  if (dist_) dist_->allreduce_mean_gradients(params);  // identical gradients on every rank from here
+  const bool finite = scaler_ ? scaler_->unscale_(params) : true;
+  if (finite) {
+    if (cfg_.clip_grad > 0) torch::nn::utils::clip_grad_norm_(params, cfg_.clip_grad);
+    opt_->step();
+  }
+  if (scaler_) scaler_->update(finite);  // a float16 overflow skips the step and halves the scale
+  opt_->zero_grad();
+}
+
+// After training: every rank must hold the same weights (identical gradients and optimizer steps).
+// Rank 0's per-tensor sums are compared bit for bit with each rank's own.
+void Trainer::check_ranks_agree() {
+  if (!dist_) return;
+  torch::NoGradGuard ng;
+  std::vector<torch::Tensor> sums;
+  for (const auto& p : model_->parameters()) sums.push_back(p.detach().to(torch::kFloat64).sum().reshape({1}));
+  torch::Tensor mine = torch::cat(sums).cpu();
+  torch::Tensor root = mine.clone().to(device_);
+  dist_->broadcast_({root}, 0);
+  torch::Tensor differ = torch::tensor({mine.ne(root.cpu()).sum().item<double>()}, torch::kFloat64).to(device_);
+  dist_->allreduce_sum_(differ);
+  const double n = differ.item<double>();
+  if (n > 0)
+    throw Error("distributed training: the ranks' weights differ (" + std::to_string(static_cast<long>(n)) +
+                " tensor(s) not equal to rank 0's)");
+  if (is_main())
+    std::printf("weights identical on all %d ranks (%zu tensors compared with rank 0)\n", cfg_.world_size, sums.size());
 }
 
 void Trainer::run_epoch() {
@@ -514,19 +589,40 @@ void Trainer::run_epoch() {
 
 TrainResult Trainer::train() {
   set_threads(cfg_.threads);
-  torch::manual_seed(cfg_.seed);  // the from-scratch initialization
+  torch::manual_seed(cfg_.seed);  // the from-scratch initialization (the same on every rank)
+  device_ = parse_device(cfg_.device);
+  if (cfg_.world_size > 1) {
+    if (device_.is_cuda()) device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cfg_.local_rank));
+    DistOptions d;
+    d.world_size = cfg_.world_size;
+    d.rank = cfg_.rank;
+    d.local_rank = cfg_.local_rank;
+    d.master_addr = cfg_.master_addr;
+    d.master_port = cfg_.master_port;
+    dist_ = Distributed::init(d, device_);
+  }
   setup();
   // The writers run last, so that every other hook's state of this epoch is in the checkpoint.
   hooks_.insert(hooks_.end(), std::make_move_iterator(user_hooks_.begin()), std::make_move_iterator(user_hooks_.end()));
   user_hooks_.clear();
-  hooks_.push_back(std::make_unique<CheckpointHook>());
-  hooks_.push_back(std::make_unique<ResultsHook>());
+  if (is_main()) {
+    hooks_.push_back(std::make_unique<CheckpointHook>());
+    hooks_.push_back(std::make_unique<ResultsHook>());
+  }
   for (const auto& h : hooks_)
     if (resumed_hook_states_.contains(h->name())) h->load_state(resumed_hook_states_.at(h->name()));
-  std::printf("training %s (%d classes) on %s: %zu train / %zu val images, %ld batches/epoch, run folder %s\n",
-              meta_.model_name.c_str(), meta_.arch.num_classes, cfg_.data.c_str(), train_loader_->num_samples(),
-              val_set_->image_paths.size(), train_loader_->batches_per_epoch(), run_dir_.c_str());
-  std::fflush(stdout);
+  if (is_main()) {
+    std::printf("training %s (%d classes) on %s: %zu train / %zu val images, %ld batches/epoch, run folder %s\n",
+                meta_.model_name.c_str(), meta_.arch.num_classes, cfg_.data.c_str(), train_loader_->num_samples(),
+                val_set_->image_paths.size(), train_loader_->batches_per_epoch(), run_dir_.c_str());
+    if (dist_)
+      std::printf("distributed: %d processes over %s (rank 0 at %s:%d), batch %d per process = %d per step, "
+                  "BatchNorm %s\n",
+                  cfg_.world_size, dist_->backend().c_str(), cfg_.master_addr.c_str(), cfg_.master_port, cfg_.batch,
+                  cfg_.batch * cfg_.world_size, sync_bn_ ? "synchronized (sync_bn)" : "per process");
+    if (amp_.enabled) std::printf("mixed precision: %s\n", amp_.describe().c_str());
+    std::fflush(stdout);
+  }
   for (const auto& h : hooks_) h->before_train(*this);
   int done = start_epoch_;
   for (epoch_ = start_epoch_; epoch_ < cfg_.epochs && stop_reason_.empty(); ++epoch_) {
@@ -536,13 +632,19 @@ TrainResult Trainer::train() {
     for (const auto& h : hooks_) h->after_epoch(*this);
     history_.push_back(metrics_);
     done = epoch_ + 1;
+    // Rank 0 decides (early stopping, user hooks); the others follow.
+    if (dist_ && dist_->broadcast_value(stop_reason_.empty() ? 0.0 : 1.0) > 0 && stop_reason_.empty())
+      stop_reason_ = "stopped by rank 0";
   }
+  check_ranks_agree();
   for (const auto& h : hooks_) h->after_train(*this);
   for (const auto& w : train_loader_->take_warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
   TrainResult r;
   r.run_dir = run_dir_;
-  r.last = weights_dir_ + "/last.pth";
-  r.best = fs::exists(weights_dir_ + "/best.pth") ? weights_dir_ + "/best.pth" : r.last;
+  if (is_main()) {
+    r.last = weights_dir_ + "/last.pth";
+    r.best = fs::exists(weights_dir_ + "/best.pth") ? weights_dir_ + "/best.pth" : r.last;
+  }
   r.epochs_done = done;
   r.stopped_early = stop_reason_;
   for (const EpochMetrics& h : history_) {
@@ -559,3 +661,4 @@ TrainResult train(const TrainConfig& config) {
 }
 
 }  // namespace yolonas
+

@@ -50,6 +50,12 @@ struct LoaderConfig {
   // without any box are left out. false keeps them as background images.
   bool ignore_empty = true;
 
+  // Multi-process training: the epoch is cut into global batches of batch_size * shard_count
+  // samples and this process loads its part, samples [shard_rank * batch_size, +batch_size) of each.
+  // Augmentation is seeded by the sample's global position, so the union of the shards is exactly
+  // the single-process batch of batch_size * shard_count. Train only; needs drop_last.
+  int shard_rank = 0, shard_count = 1;
+
   bool cache_ram = false;         // keep decoded, resized images in memory (cache=ram)
   size_t cache_max_bytes = 0;     // stop adding to the cache beyond this (0 = no limit)
   int prefetch = 4;               // at most this many prepared batches wait (bounded queue)

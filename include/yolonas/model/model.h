@@ -5,6 +5,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
+
 #include <string>
 #include <vector>
 
@@ -19,6 +21,13 @@ torch::nn::BatchNorm2d make_bn(int channels, const ArchParams& a);
 // sg/modules/conv_bn_act_block.py::Conv (conv, bn, act) - also used with relu=false as the
 // QARepVGG `branch_3x3` (conv, bn). fold_bn() is our inference optimization: BN folded into a
 // conv bias (bn removed from the state_dict).
+// Every BatchNorm2d of the model runs through batch_norm(): bn->forward(x), unless an override is
+// set and the layer is training (train/distributed.h sets SyncBatchNorm this way). Not thread-safe
+// to change while a forward pass runs.
+using BatchNormOverride = std::function<torch::Tensor(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x)>;
+void set_batch_norm_override(BatchNormOverride f);
+torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x);
+
 struct ConvBNImpl : torch::nn::Module {
   ConvBNImpl(int cin, int cout, int k, int stride, bool relu, const ArchParams& a);
   torch::Tensor forward(const torch::Tensor& x);

@@ -7,6 +7,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <functional>
+
 #include "yolonas/model/decode_torch.h"  // dfl_decode: SG PPYoloELoss._bbox_decode
 
 #include <vector>
@@ -72,6 +74,11 @@ struct PPYoloELossOptions {
   double classification_loss_weight = 1.0;
   double iou_loss_weight = 2.5;
   double dfl_loss_weight = 0.5;
+  // Multi-process training: the normalizer (the sum of the assigned scores) summed over the ranks
+  // in place, as SG all-reduces it; then max(sum, 1) / world_size (SG clamps after dividing: see
+  // loss.cpp). Unset: one process.
+  std::function<void(torch::Tensor&)> allreduce_sum;
+  int world_size = 1;
 };
 
 struct LossResult {

@@ -29,6 +29,8 @@
 #include "yolonas/eval/evaluator.h"
 #include "yolonas/model/checkpoint.h"
 #include "yolonas/model/model.h"
+#include "yolonas/train/amp.h"
+#include "yolonas/train/distributed.h"
 #include "yolonas/train/loss.h"
 #include "yolonas/train/optim.h"
 
@@ -78,6 +80,16 @@ struct TrainConfig {
   bool exist_ok = false;
   std::string resume;                // "" | "true" (latest last.pth under project) | path to last.pth
   AugmentConfig augment = AugmentConfig::finetune_recipe();
+  // Mixed precision (train/amp.h): auto = on for CUDA (fp16 + grad scaler), off on the CPU.
+  std::string amp = "auto", amp_dtype = "auto";
+  // Multi-process training (train/distributed.h): `batch` is per process, as in SG; sync_bn
+  // synchronizes BatchNorm statistics over the processes (SG's sync_bn).
+  int world_size = 1;
+  bool sync_bn = false;
+  // This process's place (not saved: given again to each process, or from torchrun's environment).
+  int rank = 0, local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
 
   void apply_preset(const std::string& preset);  // sets recipe values (before user overrides)
   std::string to_yaml() const;                   // args.yaml
@@ -151,6 +163,10 @@ class Trainer {
   torch::optim::Optimizer& optimizer() { return *opt_; }
   const LrSchedule& schedule() const { return sched_; }
   torch::Device device() const { return device_; }
+  // Rank 0 (or the only process): validates, writes checkpoints and logs.
+  bool is_main() const { return cfg_.rank == 0; }
+  Distributed* distributed() { return dist_.get(); }
+  const AmpSettings& amp() const { return amp_; }
   const EvalSet& val_set() const { return *val_set_; }
   int epoch() const { return epoch_; }              // 0-based, the epoch running
   long batch_index() const { return batch_index_; } // 0-based batch of the epoch (before/after_step)
@@ -176,6 +192,8 @@ class Trainer {
   void resume_from();
   void run_epoch();
   bool run_step();  // forward + loss + backward (+ optimizer step): true when the optimizer stepped
+  void optimizer_step();
+  void check_ranks_agree();
 
   TrainConfig cfg_;
   std::optional<Checkpoint> resume_ck_;
@@ -202,6 +220,10 @@ class Trainer {
   std::vector<EpochMetrics> history_;
   std::string stop_reason_;
   nlohmann::json resumed_hook_states_;
+  std::unique_ptr<Distributed> dist_;
+  std::unique_ptr<SyncBatchNormScope> sync_bn_;
+  AmpSettings amp_;
+  std::optional<GradScaler> scaler_;
 };
 
 // Trainer(config) with the built-in hooks (and EarlyStopping when config.patience > 0), trained.
