@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <chrono>
+#include <optional>
 #include <map>
 #include <cstdio>
 #include <fstream>
@@ -25,6 +26,7 @@
 #include "yolonas/runtime/onednn_engine.h"
 #include "yolonas/runtime/onednn_net.h"
 #include "yolonas/runtime/rt_detector.h"
+#include "yolonas/train/amp.h"
 #include "yolonas/train/optim.h"
 #include "yolonas/core/files.h"
 #include "yolonas/core/sysinfo.h"
@@ -119,6 +121,13 @@ int benchmark_training(const Args& args) {
   const int iters = args.integer("iters", 5), warmup = args.integer("warmup", 1);
   const int threads = set_threads(args.integer("threads", 2));
   check_input_size(imgsz, imgsz);
+  const torch::Device device = parse_device(args.str("device", "cpu"));
+  const AmpSettings amp = resolve_amp(args.str("amp", "auto"), args.str("amp_dtype", "auto"), device);
+  std::optional<GradScaler> scaler;
+  if (amp.scaler) scaler.emplace();
+  auto sync = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+  };
   DataSplit split = load_split(open_dataset(data), "train");
   o.num_classes = static_cast<int>(split.names.size());
   LoadedModel lm = load_model(o);
@@ -127,6 +136,7 @@ int benchmark_training(const Args& args) {
     throw Error("the model has " + std::to_string(lm.meta.arch.num_classes) + " classes, the data " +
                 std::to_string(o.num_classes));
   model->train();
+  model->to(device);
   OptimConfig oc;
   auto opt = make_optimizer(*model, oc);
   PPYoloELossOptions lo;
@@ -135,15 +145,33 @@ int benchmark_training(const Args& args) {
   using clock = std::chrono::steady_clock;
   auto secs = [](clock::time_point a) { return std::chrono::duration<double>(clock::now() - a).count(); };
 
-  // Raw: random tensors, forward + backward + step.
-  torch::Tensor x = torch::rand({batch, 3, imgsz, imgsz});
+  // One optimizer step as the trainer makes it (train/trainer.cpp): autocast forward, float32 loss,
+  // scaled backward, unscale + step.
+  auto step = [&](const torch::Tensor& xb, const torch::Tensor* targets) {
+    YoloNASOutput out;
+    {
+      AutocastScope autocast(amp, device);
+      out = model->forward(xb);
+    }
+    if (amp.enabled)
+      for (torch::Tensor* t : {&out.pred_bboxes, &out.pred_scores, &out.cls_logits, &out.reg_distri})
+        if (t->defined()) *t = t->to(torch::kFloat32);
+    torch::Tensor l = targets ? loss(out, *targets).loss : out.cls_logits.mean() + out.reg_distri.mean();
+    (scaler ? scaler->scale(l) : l).backward();
+    std::vector<torch::Tensor> params = model->parameters();
+    const bool finite = scaler ? scaler->unscale_(params) : true;
+    if (finite) opt->step();
+    if (scaler) scaler->update(finite);
+    opt->zero_grad();
+  };
+  // Raw: random tensors already on the device, forward + backward + step.
+  torch::Tensor x = torch::rand({batch, 3, imgsz, imgsz}).to(device);
   std::vector<double> raw;
   for (int i = 0; i < warmup + iters; ++i) {
+    sync();
     const auto t0 = clock::now();
-    auto out = model->forward(x);
-    (out.cls_logits.mean() + out.reg_distri.mean()).backward();
-    opt->step();
-    opt->zero_grad();
+    step(x, nullptr);
+    sync();
     if (i >= warmup) raw.push_back(secs(t0));
   }
   // Full pipeline.
@@ -159,18 +187,17 @@ int benchmark_training(const Args& args) {
   for (int i = 0; i < warmup + iters; ++i) {
     const auto t0 = clock::now();  // waiting for the next batch counts
     if (!loader.next(b)) break;
-    auto xb = torch::from_blob(b.images.data(), {b.batch_size, 3, b.height, b.width}, torch::kFloat32);
-    auto tb = torch::from_blob(b.targets.data(), {static_cast<int64_t>(b.num_targets()), 6}, torch::kFloat32);
-    loss(model->forward(xb), tb).loss.backward();
-    opt->step();
-    opt->zero_grad();
+    auto xb = torch::from_blob(b.images.data(), {b.batch_size, 3, b.height, b.width}, torch::kFloat32).to(device);
+    auto tb = torch::from_blob(b.targets.data(), {static_cast<int64_t>(b.num_targets()), 6}, torch::kFloat32).to(device);
+    step(xb, &tb);
+    sync();
     if (i >= warmup) full.push_back(secs(t0));
   }
   const double raw_ips = batch / median(raw), full_ips = full.empty() ? 0 : batch / median(full);
-  std::printf("training %s imgsz %d batch %d threads %d: raw forward+backward %.2f images/s, full pipeline %.2f "
-              "images/s (%.0f%%), peak RSS %.0f MiB\n",
-              lm.meta.model_name.c_str(), imgsz, batch, threads, raw_ips, full_ips, 100.0 * full_ips / raw_ips,
-              peak_rss_mib());
+  std::printf("training %s imgsz %d batch %d on %s (%d threads, %d loader workers, amp %s): raw forward+backward "
+              "%.2f images/s, full pipeline %.2f images/s (%.0f%%), peak RSS %.0f MiB\n",
+              lm.meta.model_name.c_str(), imgsz, batch, device.str().c_str(), threads, lc.workers,
+              amp.describe().c_str(), raw_ips, full_ips, 100.0 * full_ips / raw_ips, peak_rss_mib());
   return 0;
 }
 
@@ -237,7 +264,8 @@ int benchmark_model_file(const Args& args, const std::string& path) {
 
 int cmd_benchmark(const Args& args) {
   args.check_known({"model", "weights", "imgsz", "batches", "threads", "iters", "warmup", "fuse", "project", "name",
-                    "exist_ok", "ema", "train", "data", "batch", "workers", "device", "engine", "profile"});
+                    "exist_ok", "ema", "train", "data", "batch", "workers", "device", "engine", "profile", "half",
+                    "amp", "amp_dtype"});
   if (args.boolean("train", false)) return benchmark_training(args);
   for (const char* key : {"model", "weights"})
     if (is_model_file(args.str(key, ""))) return benchmark_model_file(args, args.str(key, ""));
@@ -355,9 +383,14 @@ int cmd_benchmark(const Args& args) {
         }
         continue;
       }
+      // half=true: float16 weights and inputs (GPUs); the label says so.
+      const bool half = args.boolean("half", false);
+      if (half && !device.is_cuda()) throw Error("half=true is for CUDA devices (float16 inference)");
       lm.model->to(device);
+      if (half) lm.model->to(torch::kHalf);
       for (int b : batches) {
         torch::Tensor x = torch::rand({b, 3, imgsz, imgsz}).to(device);
+        if (half) x = x.to(torch::kHalf);
         for (int t : threads) {
           if (t > 0) at::set_num_threads(t);
           c10::InferenceMode guard;
