@@ -52,11 +52,16 @@ int cmd_serve(const Args& args) {
   if (args.has("conf")) m.default_nms.conf = static_cast<float>(args.real_in("conf", 0.25, 0, 1));
   if (args.has("iou")) m.default_nms.iou = static_cast<float>(args.real_in("iou", 0.7, 0, 1));
   m.default_nms.max_det = args.integer_in("max_det", 300, 1, 10000);
-  m.engine_name = dopt.engine == "auto" ? "onednn" : dopt.engine;
+  m.description = det.describe();
+  // What actually runs (engine=auto picks the oneDNN runtime on the CPU, LibTorch on a GPU).
+  const std::string& d = m.description;
+  m.engine_name = d.find("INT8") != std::string::npos   ? "int8"
+                  : d.find("BF16") != std::string::npos ? "bf16"
+                  : d.find("oneDNN") != std::string::npos ? "onednn"
+                                                          : "libtorch";
   m.name = !dopt.weights.empty() ? std::filesystem::path(dopt.weights).stem().string()
            : !dopt.model.empty() ? std::filesystem::path(dopt.model).stem().string()
                                  : std::string("yolonas_default");
-  m.description = det.describe();
 
   // One run per engine batch size (serve/batcher.h) before the first request: the engine creates its
   // primitives for a batch size on the first run of that size (a request would otherwise wait).
