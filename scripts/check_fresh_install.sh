@@ -127,6 +127,16 @@ else
   rm -f "$ROOT/etc/resolv.conf"
 fi
 
+# The host's network trust, not packages: CAs that an egress proxy between this machine and the
+# internet needs (/usr/local/share/ca-certificates: the root's ca-certificates package picks them up
+# when setup.sh installs it) and npm's CA file setting. A machine on an open network needs neither.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+  mkdir -p "$ROOT/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+  if [ -f /etc/npmrc ] && grep -q '^cafile=' /etc/npmrc; then grep '^cafile=' /etc/npmrc >"$ROOT/etc/npmrc"; fi
+  echo "network: the host's extra CA certificates copied into the root"
+fi
+
 # --- a clean clone of the current commit ---
 git clone -q --no-checkout "$REPO" "$ROOT/root/yolonas"
 git -C "$ROOT/root/yolonas" fetch -q origin HEAD  # also when HEAD is detached
