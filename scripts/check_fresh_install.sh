@@ -186,6 +186,8 @@ if run_in_root "command 1" "$WORK/cmd1-demo.log" "bash scripts/demo.sh"; then
   if run_in_root "command 2" "$WORK/cmd2-test.log" "bash scripts/test.sh"; then T2=$(fmt $T_LAST)
   else T2="$(fmt $T_LAST) FAILED"; RESULT=FAIL; fi
   CTEST=$(grep -E '[0-9]+% tests passed' "$WORK/cmd2-test.log" | tail -n 1 || echo "no ctest summary")
+  SKIPPED=$(grep -E '^\s+[0-9]+ - .*\(Skipped\)' "$WORK/cmd2-test.log" | sed -E 's/^\s+[0-9]+ - //; s/ \(Skipped\)//' | tr '\n' ' ' || true)
+  [ -n "$SKIPPED" ] && CTEST="$CTEST; skipped: $SKIPPED"
 else
   T1="$(fmt $T_LAST) FAILED"; T2="not run"; RESULT=FAIL
 fi
