@@ -12,6 +12,7 @@
 #include <map>
 #include <cstdio>
 #include <fstream>
+#include <iomanip>
 #include <sstream>
 
 #include "commands.h"
@@ -30,6 +31,7 @@
 #include "yolonas/train/optim.h"
 #include "yolonas/core/files.h"
 #include "yolonas/core/sysinfo.h"
+#include "yolonas/eval/evaluator.h"
 
 namespace fs = std::filesystem;
 
@@ -260,12 +262,69 @@ int benchmark_model_file(const Args& args, const std::string& path) {
   return 0;
 }
 
+// Accuracy beside speed (data=): every engine asked for, and FP32 as the reference, scored with
+// COCO mAP on the dataset's split; a table of engine, ms/image, mAP50-95, mAP50 and the drop from
+// FP32, also written as accuracy.csv. INT8 calibrates on calib= or the dataset's train split (never
+// on the images it is scored on, unless the dataset has nothing else: then it says so).
+void accuracy_table(const Args& args, const DetectorOptions& base, const std::vector<std::string>& engines,
+                    const std::string& out_dir) {
+  const std::string data = args.str("data", "");
+  const std::string split = args.str("split", "val");
+  std::optional<DataYaml> dataset;
+  const EvalSet set = open_eval_set(data, split, "", &dataset);
+  std::vector<std::string> calib;
+  if (args.has("calib")) {
+    calib = calibration_images(args.str("calib", ""));
+  } else if (dataset && dataset->splits.count("train") && split != "train") {
+    for (const LabeledImage& s : load_split(*dataset, "train").samples) calib.push_back(s.image);
+  }
+  std::vector<std::string> order = {"onednn"};  // FP32 first: the reference
+  for (const auto& e : engines)
+    if ((e == "int8" || e == "bf16") && std::find(order.begin(), order.end(), e) == order.end()) order.push_back(e);
+  EvalOptions eo;
+  eo.batch = args.integer_in("batch", 1, 1, 1024);
+  eo.progress = false;
+  std::printf("\naccuracy on %s (%s, %zu images), batch %d%s:\n", clip(data).c_str(), split.c_str(),
+              set.image_paths.size(), eo.batch, base.random_init ? " (random weights: pass weights= to score a trained model)" : "");
+  std::printf("%-8s %10s %10s %10s %14s  %s\n", "engine", "ms/image", "mAP50-95", "mAP50", "drop vs FP32", "");
+  std::ostringstream csv;
+  csv << std::setprecision(10) << "engine,ms_per_image,map50_95,map50,drop_points\n";
+  double ref = -1;
+  for (const std::string& engine : order) {
+    if (engine == "bf16" && !cpu_has_bf16()) continue;
+    DetectorOptions o = base;
+    o.engine = engine;
+    o.fuse = "full";
+    std::string note;
+    if (engine == "int8") {
+      o.quantize = quantize_options(args);
+      o.calibration_images = calib.empty() ? set.image_paths : calib;
+      size_t shared = 0;
+      for (const auto& c : o.calibration_images)
+        shared += std::count(set.image_paths.begin(), set.image_paths.end(), c) > 0 ? 1 : 0;
+      note = "(calibrated on " + std::to_string(o.calibration_images.size()) + " images" +
+             (shared == 0 ? ", none of them scored)" : ", " + std::to_string(shared) + " of them scored)");
+    }
+    Detector det = Detector::load(o);
+    const EvalResult r = evaluate(det.engine(), det.names(), det.preprocessing(), set, eo);
+    if (!r.coco) continue;
+    const double map = r.coco->stats[0], map50 = r.coco->stats[1];
+    if (ref < 0) ref = map;
+    const double drop = 100.0 * (ref - map);
+    std::printf("%-8s %10.1f %10.4f %10.4f %13.2f pt  %s\n", engine == "onednn" ? "fp32" : engine.c_str(),
+                r.inference_ms, map, map50, drop, note.c_str());
+    csv << (engine == "onednn" ? "fp32" : engine) << "," << r.inference_ms << "," << map << "," << map50 << "," << drop
+        << "\n";
+  }
+  write_file_atomic(out_dir + "/accuracy.csv", csv.str());
+}
+
 }  // namespace
 
 int cmd_benchmark(const Args& args) {
   args.check_known({"model", "weights", "imgsz", "batches", "threads", "iters", "warmup", "fuse", "project", "name",
                     "exist_ok", "ema", "train", "data", "batch", "workers", "device", "engine", "profile", "half",
-                    "amp", "amp_dtype"});
+                    "amp", "amp_dtype", "split", "calib", "calib_method", "percentile", "int8_select", "int8_budget"});
   if (args.boolean("train", false)) return benchmark_training(args);
   for (const char* key : {"model", "weights"})
     if (is_model_file(args.str(key, ""))) return benchmark_model_file(args, args.str(key, ""));
@@ -410,6 +469,7 @@ int cmd_benchmark(const Args& args) {
   }
   std::printf("peak RSS %.0f MiB (whole benchmark process, largest batch included)\n", peak_rss_mib());
   write_file_atomic(out_dir + "/benchmark.csv", csv.str());
+  if (args.has("data")) accuracy_table(args, o, engines, out_dir);
   std::printf("Results saved to %s\n", out_dir.c_str());
   return 0;
 }

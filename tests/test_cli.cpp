@@ -475,6 +475,33 @@ TEST(Cli, ExportTritonWritesARepositoryWhoseConfigMatchesTheOnnx) {
   EXPECT_EQ(read_pbtxt("a {\n b: 1\n").error, "unbalanced brackets");  // the reader does reject
 }
 
+TEST(Cli, BenchmarkReportsAccuracyBesideSpeed) {
+  // The built-in default model on its synthetic validation set: FP32 is the reference (drop 0), INT8
+  // is scored the same way, and the table says where the calibration images came from.
+  const std::string wd = work_dir("benchmark_accuracy");
+  auto r = run_cli("benchmark weights=" + repo_dir() + "/models/yolonas_default.pth imgsz=320 batches=1 threads=1 "
+                   "iters=1 warmup=0 fuse=full engine=onednn,int8 data=" + data_dir() + "/synth_val/data.yaml name=a",
+                   wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("calibrated on 24 images, 24 of them scored"), std::string::npos) << r.output;
+  std::ifstream csv(fs::path(wd) / "runs/detect/a/accuracy.csv");
+  std::vector<std::vector<std::string>> rows;
+  for (std::string l; std::getline(csv, l);) {
+    std::vector<std::string> cells;
+    std::stringstream ss(l);
+    for (std::string c; std::getline(ss, c, ',');) cells.push_back(c);
+    rows.push_back(cells);
+  }
+  ASSERT_EQ(rows.size(), 3u) << "header, fp32, int8";
+  EXPECT_EQ(rows[1][0], "fp32");
+  EXPECT_EQ(rows[2][0], "int8");
+  EXPECT_DOUBLE_EQ(std::stod(rows[1][4]), 0.0);
+  const double fp32 = std::stod(rows[1][2]), int8 = std::stod(rows[2][2]);
+  EXPECT_GT(fp32, 0.2);                      // a trained model on its own kind of images
+  EXPECT_NEAR(std::stod(rows[2][4]), 100 * (fp32 - int8), 1e-6);
+  EXPECT_LT(std::abs(fp32 - int8), 0.01);    // INT8 within one point (Quantize tests hold it too)
+}
+
 TEST(Cli, BenchmarkTimesEveryEngineAndWritesTheCsv) {
   const std::string wd = work_dir("benchmark");
   auto r = run_cli("benchmark model=" + tiny_dir() + "/tiny_arch.json imgsz=64 batches=1,2 threads=1 iters=1 warmup=0 "
