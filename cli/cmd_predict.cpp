@@ -39,10 +39,7 @@ bool has_ext(const fs::path& p, const std::vector<std::string>& exts) {
   return std::find(exts.begin(), exts.end(), lower_ext(p)) != exts.end();
 }
 
-struct Sources {
-  std::vector<std::string> images, videos;
-  int camera = -1;
-};
+}  // namespace
 
 Sources resolve_sources(const std::string& source) {
   Sources s;
@@ -98,6 +95,8 @@ Sources resolve_sources(const std::string& source) {
   }
   return s;
 }
+
+namespace {
 
 // "2 dog, 1 truck" from per-class counts.
 std::string summarize(const std::map<int, int64_t>& counts, const std::vector<std::string>& names) {

@@ -9,6 +9,14 @@ namespace yolonas::cli {
 // engine calib.
 DetectorOptions detector_options(const Args& args);
 
+// source=: an image, a folder, a glob, a video or a camera index, as predict reads it. Throws with
+// the reason when it names nothing readable.
+struct Sources {
+  std::vector<std::string> images, videos;
+  int camera = -1;
+};
+Sources resolve_sources(const std::string& source);
+
 // calib=: INT8 calibration images from a folder, a glob, an image, or a dataset (data.yaml, COCO or
 // VOC folder: its train split, else its first split). Throws when it names no image.
 std::vector<std::string> calibration_images(const std::string& calib);
@@ -34,5 +42,6 @@ struct TrainOutcome {
 int cmd_train(const Args& args, TrainOutcome* out = nullptr);
 int cmd_export(const Args& args);
 int cmd_serve(const Args& args);
+int cmd_autolabel(const Args& args);
 
 }  // namespace yolonas::cli

@@ -46,6 +46,9 @@ modes:
   serve       HTTP server with a web page: POST /v1/detect, GET /v1/models /healthz /metrics, page at /
               model=... weights=... engine=... host=127.0.0.1 port=8080 max_batch=8 max_wait_ms=5 max_queue=64
               max_body_mb=20 max_pixels=64e6 timeout_ms=30000 http_threads=32 grace_ms=30000 (docs/SERVING.md)
+  autolabel   pseudo-label images and videos with a teacher into a YOLO dataset (scores, summary, preview)
+              model=... weights=... source=DIR|GLOB|VIDEO out=DATASET conf=0.5|0.4,person:0.6 classes=...
+              rename=truck:vehicle min_size=4 vid_stride=30 dedup=0.97 val=0.1 seed=0 keep_empty=true
   help        this text
 
 Outputs go to runs/detect/<mode>N/ (project= and name= choose another folder).
@@ -71,8 +74,9 @@ int main(int argc, char** argv) {
     if (mode == "export") return yolonas::cli::cmd_export(args);
     if (mode == "benchmark") return yolonas::cli::cmd_benchmark(args);
     if (mode == "serve") return yolonas::cli::cmd_serve(args);
+    if (mode == "autolabel") return yolonas::cli::cmd_autolabel(args);
     std::cerr << "error: unknown mode '" << mode
-              << "' (expected predict, val, train, check-data, synth, export, benchmark, serve, help)\n";
+              << "' (expected predict, val, train, check-data, synth, export, benchmark, serve, autolabel, help)\n";
     return 2;
   } catch (const yolonas::Error& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -475,6 +475,75 @@ TEST(Cli, ExportTritonWritesARepositoryWhoseConfigMatchesTheOnnx) {
   EXPECT_EQ(read_pbtxt("a {\n b: 1\n").error, "unbalanced brackets");  // the reader does reject
 }
 
+TEST(Cli, AutolabelWritesADatasetThatChecksAndTrains) {
+  const std::string wd = work_dir("autolabel");
+  const std::string images = data_dir() + "/synth_val/images/val";
+  // A video: 5 frames of one image, then 5 of another (near-duplicates within each run).
+  {
+    cv::VideoWriter vw(wd + "/clip.avi", cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 5, cv::Size(320, 320));
+    ASSERT_TRUE(vw.isOpened());
+    for (const char* name : {"000001.jpg", "000002.jpg"}) {
+      cv::Mat img;
+      cv::resize(cv::imread(images + "/" + name), img, cv::Size(320, 320));
+      for (int i = 0; i < 5; ++i) vw.write(img);
+    }
+  }
+  auto r = run_cli("autolabel source=" + images + " out=ds conf=0.3,dog:0.2 rename=car:vehicle,truck:vehicle,bus:vehicle "
+                   "val=0.25 seed=1 threads=1",
+                   wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_cli("autolabel source=" + wd + "/clip.avi out=ds_video vid_stride=1 dedup=0.97 conf=0.2 threads=1", wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("video frames: 10 sampled, 8 skipped as near-duplicates"), std::string::npos) << r.output;
+
+  const fs::path ds = fs::path(wd) / "ds";
+  for (const char* f : {"data.yaml", "summary.txt", "summary.json", "preview.jpg"}) EXPECT_TRUE(fs::exists(ds / f)) << f;
+  std::ifstream yf(ds / "data.yaml");
+  const std::string yaml((std::istreambuf_iterator<char>(yf)), std::istreambuf_iterator<char>());
+  EXPECT_NE(yaml.find("0: \"vehicle\""), std::string::npos) << yaml;  // car, truck and bus merged, first
+  EXPECT_EQ(yaml.find("\"truck\""), std::string::npos) << yaml;
+  // Every label row has its score row; scores respect the thresholds; the summary counts them.
+  size_t images_written = 0, rows = 0;
+  for (const char* split : {"train", "val"})
+    for (const auto& e : fs::directory_iterator(ds / "labels" / split)) {
+      ++images_written;
+      std::ifstream lf(e.path()), sf(ds / "scores" / split / e.path().filename());
+      std::string l, sline;
+      while (std::getline(lf, l)) {
+        ASSERT_TRUE(static_cast<bool>(std::getline(sf, sline))) << e.path();
+        EXPECT_EQ(sline.rfind(l, 0), 0u) << "score rows repeat the label rows";
+        const double score = std::stod(sline.substr(sline.rfind(' ') + 1));
+        const int cls = std::stoi(l);
+        EXPECT_GE(score, yaml.find(std::to_string(cls) + ": \"dog\"") != std::string::npos ? 0.2 - 1e-4 : 0.3 - 1e-4);
+        ++rows;
+      }
+    }
+  EXPECT_EQ(images_written, 24u);
+  EXPECT_GT(rows, 10u);
+  const auto summary = nlohmann::json::parse(std::ifstream(ds / "summary.json"));
+  size_t boxes = 0;
+  for (const auto& c : summary["classes"]) boxes += c["boxes"].get<size_t>();
+  EXPECT_EQ(boxes, rows);
+  EXPECT_GT(summary["val_images"].get<int>(), 0);
+
+  // It checks and trains like any other dataset.
+  r = run_cli("check-data data=ds/data.yaml", wd);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("dataset OK"), std::string::npos) << r.output;
+  r = run_cli("train data=ds/data.yaml model=" + tiny_dir() + "/tiny_arch.json imgsz=128 batch=4 epochs=1 "
+              "max_batches=2 threads=1 plots=false name=t",
+              wd);
+  EXPECT_EQ(r.code, 0) << r.output;
+
+  // Clear refusals: an existing dataset is never overwritten; unknown classes are named.
+  r = run_cli("autolabel source=" + images + " out=ds", wd);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("exists and is not empty"), std::string::npos) << r.output;
+  r = run_cli("autolabel source=" + images + " out=ds2 classes=unicorn", wd);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("'unicorn' is not a class of the teacher"), std::string::npos) << r.output;
+}
+
 TEST(Cli, BenchmarkReportsAccuracyBesideSpeed) {
   // The built-in default model on its synthetic validation set: FP32 is the reference (drop 0), INT8
   // is scored the same way, and the table says where the calibration images came from.
