@@ -45,7 +45,7 @@ TrainConfig train_config(const Args& args) {
                     "ema", "ema_decay", "clip_grad", "accumulate", "freeze", "workers", "seed", "threads", "rgb",
                     "cache", "strict", "val_period", "patience", "max_batches", "plots", "project", "name", "exist_ok", "resume", "device", "match_names",
                     "mosaic", "mixup", "hsv", "fliplr", "degrees", "translate", "scale", "shear", "augment",
-                    "amp", "amp_dtype", "world_size", "rank", "local_rank", "master_addr", "master_port", "sync_bn", "nproc"});
+                    "teacher", "kd_weight", "kd_temperature", "amp", "amp_dtype", "world_size", "rank", "local_rank", "master_addr", "master_port", "sync_bn", "nproc"});
   TrainConfig c;
   c.apply_preset(args.str("preset", "finetune"));
   c.data = args.str("data", "");
@@ -91,6 +91,9 @@ TrainConfig train_config(const Args& args) {
   c.exist_ok = args.boolean("exist_ok", c.exist_ok);
   c.resume = args.str("resume", "");
   if (c.resume == "false") c.resume.clear();
+  c.teacher = args.str("teacher", "");
+  c.kd_weight = args.real_in("kd_weight", c.kd_weight, 0, 1000);
+  c.kd_temperature = args.real_in("kd_temperature", c.kd_temperature, 0.01, 100);
   c.amp = args.str("amp", c.amp);
   c.amp_dtype = args.str("amp_dtype", c.amp_dtype);
   c.sync_bn = args.boolean("sync_bn", c.sync_bn);

@@ -32,6 +32,7 @@ modes:
               warmup_mode=epoch|batch warmup_epochs=3 warmup_steps=1000 warmup_initial_lr=1e-6 match_names=true
               val_period=1 patience=0 (>0: stop after that many validations without a better mAP50-95)
               amp=auto|true|false amp_dtype=auto|fp16|bf16 (mixed precision; auto: on for CUDA)
+              teacher=PATH kd_weight=1 kd_temperature=1 (knowledge distillation from a trained model)
               nproc=N (N local processes) | world_size= rank= local_rank= master_addr= master_port= (or
               torchrun's WORLD_SIZE RANK LOCAL_RANK MASTER_ADDR MASTER_PORT) sync_bn=false (docs/DISTRIBUTED.md)
   check-data  validate a dataset: data=data.yaml|COCO_DIR|VOC_DIR|instances.json split=train,val strict=true

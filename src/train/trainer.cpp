@@ -27,6 +27,7 @@
 #include "yolonas/train/optim.h"
 #include "yolonas/core/files.h"
 #include "yolonas/model/state_dict.h"
+#include "yolonas/core/text.h"
 #include "yolonas/core/zip_check.h"
 
 namespace fs = std::filesystem;
@@ -48,7 +49,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, model, weight
                                                 accumulate, freeze_backbone, workers, seed, threads, rgb, cache_ram,
                                                 strict, val_period, patience, max_batches, plots, project, name, exist_ok, device,
                                                 match_names,
-                                                resume, augment, amp, amp_dtype, world_size, sync_bn)
+                                                resume, augment, amp, amp_dtype, world_size, sync_bn, teacher, kd_weight,
+                                                kd_temperature)
 
 // ---- config -----------------------------------------------------------------------------------
 
@@ -225,6 +227,8 @@ TrainConfig resolve_config(const TrainConfig& user, std::optional<Checkpoint>& r
     throw Error("warmup_mode=" + clip(config.warmup_mode, 40) +
                 ": expected epoch (LinearEpochLRWarmup) or batch (LinearBatchLRWarmup)");
   if (config.patience < 0) throw Error("patience must be >= 0 (0 = no early stopping)");
+  if (config.kd_weight < 0 || !(config.kd_temperature > 0))
+    throw Error("kd_weight must be >= 0 and kd_temperature > 0");
   if (config.world_size < 1 || config.rank < 0 || config.rank >= config.world_size)
     throw Error("rank=" + std::to_string(config.rank) + " is not in [0, world_size=" + std::to_string(config.world_size) + ")");
   return config;
@@ -477,6 +481,23 @@ void Trainer::setup() {
     lo.allreduce_sum = [this](torch::Tensor& t) { dist_->allreduce_sum_(t); };
     lo.world_size = cfg_.world_size;
   }
+  if (!cfg_.teacher.empty()) {
+    ModelSource ts;
+    ts.weights = cfg_.teacher;
+    LoadedModel t = load_model(ts);
+    if (t.meta.names != meta_.names)
+      throw Error("teacher=" + clip(cfg_.teacher) + ": its classes (" + clip(join(t.meta.names, ", "), 200) +
+                  ") are not the dataset's (" + clip(join(meta_.names, ", "), 200) + ")");
+    if (t.meta.arch.reg_max != meta_.arch.reg_max)
+      throw Error("teacher=" + clip(cfg_.teacher) + ": its DFL has another number of bins than the student's");
+    teacher_ = t.model;
+    teacher_->to(device_);
+    teacher_->eval();  // BatchNorm statistics frozen; no dropout in YOLO-NAS
+    for (auto& p : teacher_->parameters()) p.set_requires_grad(false);
+    if (is_main())
+      std::printf("distillation: teacher %s (%s), kd_weight %g, temperature %g\n", clip(cfg_.teacher).c_str(),
+                  t.meta.model_name.c_str(), cfg_.kd_weight, cfg_.kd_temperature);
+  }
   amp_ = resolve_amp(cfg_.amp, cfg_.amp_dtype, device_);
   if (amp_.scaler) scaler_.emplace();
   loss_fn_ = std::make_unique<PPYoloELoss>(lo);
@@ -496,15 +517,26 @@ void Trainer::setup() {
 bool Trainer::run_step() {
   auto x = torch::from_blob(batch_.images.data(), {batch_.batch_size, 3, batch_.height, batch_.width}, torch::kFloat32);
   auto targets = torch::from_blob(batch_.targets.data(), {static_cast<int64_t>(batch_.num_targets()), 6}, torch::kFloat32);
-  YoloNASOutput out;
+  YoloNASOutput out, teacher_out;
+  const torch::Tensor xd = x.to(device_);
   {
     AutocastScope autocast(amp_, device_);
-    out = model_->forward(x.to(device_));
+    out = model_->forward(xd);
+    if (teacher_) {  // the same augmented batch; no graph, no gradient
+      torch::NoGradGuard ng;
+      teacher_out = teacher_->forward(xd);
+    }
   }
   if (amp_.enabled)  // the loss in float32 (train/amp.h)
-    for (torch::Tensor* t : {&out.pred_bboxes, &out.pred_scores, &out.cls_logits, &out.reg_distri})
-      if (t->defined()) *t = t->to(torch::kFloat32);
+    for (YoloNASOutput* o : {&out, &teacher_out})
+      for (torch::Tensor* t : {&o->pred_bboxes, &o->pred_scores, &o->cls_logits, &o->reg_distri})
+        if (t->defined()) *t = t->to(torch::kFloat32);
   loss_ = (*loss_fn_)(out, targets.to(device_));
+  if (teacher_) {
+    const DistillationLoss kd = distillation_loss(out, teacher_out, cfg_.kd_temperature);
+    loss_.loss = loss_.loss + cfg_.kd_weight * kd.loss;
+    kd_sum_ += kd.loss.item<double>();
+  }
   // The logged losses are the mean over the ranks (= the single-process loss of the global batch).
   torch::Tensor logged = loss_.components.to(torch::kFloat64).cpu();
   if (dist_) {
@@ -564,6 +596,7 @@ void Trainer::run_epoch() {
   if (cfg_.freeze_backbone) model_->backbone->eval();  // frozen BN statistics too
   train_loader_->start_epoch(epoch_);
   loss_sums_ = {};
+  kd_sum_ = 0;
   step_in_epoch_ = 0;
   metrics_ = EpochMetrics{};
   std::vector<HookBase*> all;
@@ -584,6 +617,7 @@ void Trainer::run_epoch() {
   metrics_.put("train/iou_loss", m[1] / n);
   metrics_.put("train/dfl_loss", m[2] / n);
   metrics_.put("train/loss", m[3] / n);
+  if (teacher_) metrics_.put("train/kd_loss", kd_sum_ / n);  // this rank's; train/loss stays the detection loss
   metrics_.put("lr", lr_);
 }
 

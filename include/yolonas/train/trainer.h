@@ -30,6 +30,7 @@
 #include "yolonas/model/checkpoint.h"
 #include "yolonas/model/model.h"
 #include "yolonas/train/amp.h"
+#include "yolonas/train/distill.h"
 #include "yolonas/train/distributed.h"
 #include "yolonas/train/loss.h"
 #include "yolonas/train/optim.h"
@@ -80,6 +81,10 @@ struct TrainConfig {
   bool exist_ok = false;
   std::string resume;                // "" | "true" (latest last.pth under project) | path to last.pth
   AugmentConfig augment = AugmentConfig::finetune_recipe();
+  // Knowledge distillation (train/distill.h): a trained model with the dataset's classes (a yolonas
+  // checkpoint, or SG's COCO weights for COCO's 80 classes) that the student also learns from.
+  std::string teacher;
+  double kd_weight = 1.0, kd_temperature = 1.0;
   // Mixed precision (train/amp.h): auto = on for CUDA (fp16 + grad scaler), off on the CPU.
   std::string amp = "auto", amp_dtype = "auto";
   // Multi-process training (train/distributed.h): `batch` is per process, as in SG; sync_bn
@@ -221,6 +226,8 @@ class Trainer {
   std::string stop_reason_;
   nlohmann::json resumed_hook_states_;
   std::unique_ptr<Distributed> dist_;
+  YoloNAS teacher_{nullptr};
+  double kd_sum_ = 0;
   std::unique_ptr<SyncBatchNormScope> sync_bn_;
   AmpSettings amp_;
   std::optional<GradScaler> scaler_;
