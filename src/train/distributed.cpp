@@ -78,6 +78,7 @@ std::unique_ptr<Distributed> Distributed::init(const DistOptions& o, const torch
     throw Error("distributed: rank=" + std::to_string(o.rank) + " is not in [0, world_size=" +
                 std::to_string(o.world_size) + ")");
   std::unique_ptr<Distributed> d(new Distributed(o));
+  d->device_ = device;
   const auto timeout = std::chrono::milliseconds(static_cast<long>(o.timeout_s * 1000));
   const std::string where = o.master_addr + ":" + std::to_string(o.master_port);
   try {
@@ -154,7 +155,7 @@ void Distributed::broadcast_(std::vector<torch::Tensor> tensors, int root) {
 }
 
 double Distributed::broadcast_value(double v) {
-  torch::Tensor t = torch::tensor({v}, torch::kFloat64);
+  torch::Tensor t = torch::tensor({v}, torch::kFloat64).to(device_);
   broadcast_({t}, 0);
   return t.item<double>();
 }

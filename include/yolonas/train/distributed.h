@@ -23,7 +23,8 @@ struct DistOptions {
   int local_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
-  double timeout_s = 600;  // rendezvous and collectives
+  // Rendezvous and collectives. Long: the other ranks wait in a collective while rank 0 validates.
+  double timeout_s = 3600;
 };
 
 // torchrun's environment, or the defaults (a single process) where it is not set. Throws
@@ -58,6 +59,7 @@ class Distributed {
   explicit Distributed(DistOptions o);
   DistOptions opt_;
   std::string backend_;
+  torch::Device device_{torch::kCPU};  // where small tensors of the collectives live (NCCL: the GPU)
   std::unique_ptr<Impl> impl_;
 };
 
