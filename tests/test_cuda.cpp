@@ -10,6 +10,7 @@
 
 #include "shapes_dataset.h"
 #include "torch_test_util.h"
+#include "train_test_util.h"
 #include "yolonas/detect/arch_params.h"
 #include "yolonas/model/checkpoint.h"
 #include "yolonas/model/model.h"
@@ -124,21 +125,14 @@ TEST(Cuda, ShortTrainingRunFp16AmpTracksFp32) {
   fs::remove_all(root);
   const std::string data = write_shapes_dataset((root / "data").string(), 16, 4, 128, 21);
   auto run = [&](const std::string& amp) {
-    TrainConfig c;
-    c.data = data;
-    c.model = tiny_dir() + "/tiny_arch.json";
-    c.imgsz = 128;
+    TrainConfig c = tiny_train_config(data, (root / "runs").string(), amp);
     c.batch = 8;
     c.epochs = 3;
     c.lr0 = 0.002;
     c.warmup_epochs = 0;
-    c.augment = AugmentConfig::none();
-    c.ema = false;
-    c.plots = false;
+    c.threads = 0;
     c.device = "cuda";
     c.amp = amp;
-    c.project = (root / "runs").string();
-    c.name = amp;
     Trainer t(c);
     t.train();
     EXPECT_EQ(t.amp().enabled, amp == "true");

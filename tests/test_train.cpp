@@ -19,6 +19,7 @@
 #include "format_convert.h"
 #include "shapes_dataset.h"
 #include "torch_test_util.h"
+#include "train_test_util.h"
 #include "yolonas/model/checkpoint.h"
 #include "yolonas/core/error.h"
 #include "yolonas/train/hooks.h"
@@ -38,19 +39,8 @@ std::string fresh_dir(const std::string& name) {
 }
 
 TrainConfig tiny_config(const std::string& data, const std::string& project) {
-  TrainConfig c;
-  c.data = data;
-  c.model = tiny_dir() + "/tiny_arch.json";
-  c.imgsz = 128;
-  c.batch = 4;
-  c.lr0 = 0.01;
-  c.warmup_epochs = 1;
-  c.augment = AugmentConfig::none();
-  c.threads = 1;
-  c.workers = 1;
-  c.ema = false;
+  TrainConfig c = tiny_train_config(data, project);
   c.plots = true;
-  c.project = project;
   return c;
 }
 
