@@ -38,12 +38,16 @@ modes:
   check-data  validate a dataset: data=data.yaml|COCO_DIR|VOC_DIR|instances.json split=train,val strict=true
   synth       synthetic YOLO dataset from Debian images: out=DIR n_train=2000 n_val=300 imgsz=640
               classes=dog,cow seed=0 workers=2 (list=true shows the classes)
-  export      weights=PATH format=pth|onnx out=PATH: weights-only checkpoint with metadata, or ONNX
-              (opset 13, fused, box decode inside; imgsz=640 batch=0 for a dynamic batch)
+  export      weights=PATH format=pth|onnx|ynas|triton out=PATH: weights-only checkpoint with metadata, ONNX
+              (opset 13, fused, box decode inside; imgsz=640 batch=0 for a dynamic batch; nms=true half=true),
+              the runtime's model file (int8=true calib=...), or a Triton model repository
+              (format=triton out=REPO name= max_batch=8 instances=1 device=cpu|cuda)
   benchmark   speed and memory of the LibTorch paths and the oneDNN runtime (FP32, INT8)
               model=yolo_nas_s weights=PATH imgsz=640 batches=1,8 threads=1,2 iters=5 warmup=1 fuse=none,partial,full
               engine=libtorch,onednn (default; also int8)
-              train=true data=data.yaml batch=8 workers=1: training pipeline vs raw forward+backward images/s
+              half=true (float16 LibTorch inference on CUDA) profile=true (time per op kind)
+              data=data.yaml split=val calib=...: accuracy beside speed (mAP50-95, mAP50, drop vs FP32)
+              train=true data=data.yaml batch=8 workers=1 device= amp=: training pipeline vs raw forward+backward
   serve       HTTP server with a web page: POST /v1/detect, GET /v1/models /healthz /metrics, page at /
               model=... weights=... engine=... host=127.0.0.1 port=8080 max_batch=8 max_wait_ms=5 max_queue=64
               max_body_mb=20 max_pixels=64e6 timeout_ms=30000 http_threads=32 grace_ms=30000 (docs/SERVING.md)

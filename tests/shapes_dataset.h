@@ -16,6 +16,7 @@ inline void write_shapes_split(const std::string& root, const std::string& split
   fs::create_directories(root + "/images/" + split);
   fs::create_directories(root + "/labels/" + split);
   std::mt19937 rng(seed);
+  cv::theRNG().state = seed;  // cv::randu draws from OpenCV's global RNG: the same images whatever ran before
   std::uniform_int_distribution<int> col(40, 255), count(1, 3), cls(0, 1);
   for (int i = 0; i < n; ++i) {
     cv::Mat img(size, size, CV_8UC3);

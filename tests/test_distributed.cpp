@@ -2,10 +2,6 @@
 // (bf16 autocast) and the gradient scaler.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -29,34 +25,16 @@ using namespace yolonas::test;
 
 namespace {
 
-std::string fresh(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("yolonas_dist_" + std::to_string(::getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d.string();
-}
+std::string fresh(const std::string& name) { return fresh_run_dir("yolonas_dist", name); }
 
-// Runs `yolonas args...`; returns the exit code and fills `output` (stdout + stderr).
+// Runs `yolonas args...`; returns the exit code and fills `output` (stdout + stderr, also in `log`).
 int run_cli(const std::vector<std::string>& args, std::string& output, const std::string& log) {
-  std::string bin = YOLONAS_BINARY;
-  std::vector<std::string> copy = args;
-  std::vector<char*> argv{bin.data()};
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  EXPECT_EQ(posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  const int code = wait_exit(spawn_cli(args, log));
   std::ifstream f(log);
   std::stringstream ss;
   ss << f.rdbuf();
   output = ss.str();
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return code;
 }
 
 std::map<std::string, torch::Tensor> weights_of(const std::string& path) {

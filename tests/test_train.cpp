@@ -31,42 +31,12 @@ using namespace yolonas::test;
 
 namespace {
 
-std::string fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("yolonas_train_" + std::to_string(::getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d.string();
-}
+std::string fresh_dir(const std::string& name) { return fresh_run_dir("yolonas_train", name); }
 
 TrainConfig tiny_config(const std::string& data, const std::string& project) {
   TrainConfig c = tiny_train_config(data, project);
   c.plots = true;
   return c;
-}
-
-// Runs `yolonas args...` as a child process (posix_spawn: no fork hazards in a threaded test);
-// stdout and stderr go to `log`. Returns its pid.
-pid_t spawn_cli(const std::vector<std::string>& args, const std::string& log) {
-  std::string bin = YOLONAS_BINARY;
-  std::vector<std::string> copy = args;
-  std::vector<char*> argv{bin.data()};
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, bin.c_str(), &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  EXPECT_EQ(rc, 0) << "cannot start " << bin;
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace

@@ -627,13 +627,7 @@ TrainResult Trainer::train() {
   device_ = parse_device(cfg_.device);
   if (cfg_.world_size > 1) {
     if (device_.is_cuda()) device_ = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(cfg_.local_rank));
-    DistOptions d;
-    d.world_size = cfg_.world_size;
-    d.rank = cfg_.rank;
-    d.local_rank = cfg_.local_rank;
-    d.master_addr = cfg_.master_addr;
-    d.master_port = cfg_.master_port;
-    dist_ = Distributed::init(d, device_);
+    dist_ = Distributed::init({cfg_.world_size, cfg_.rank, cfg_.local_rank, cfg_.master_addr, cfg_.master_port}, device_);
   }
   setup();
   // The writers run last, so that every other hook's state of this epoch is in the checkpoint.
