@@ -16,7 +16,6 @@ inline void write_shapes_split(const std::string& root, const std::string& split
   fs::create_directories(root + "/images/" + split);
   fs::create_directories(root + "/labels/" + split);
   std::mt19937 rng(seed);
-  cv::theRNG().state = seed;  // cv::randu draws from OpenCV's global RNG: the same images whatever ran before
   std::uniform_int_distribution<int> col(40, 255), count(1, 3), cls(0, 1);
   for (int i = 0; i < n; ++i) {
     cv::Mat img(size, size, CV_8UC3);
@@ -45,6 +44,9 @@ inline void write_shapes_split(const std::string& root, const std::string& split
 // root/data.yaml with train and val splits; returns its path.
 inline std::string write_shapes_dataset(const std::string& root, int n_train, int n_val, int size, unsigned seed,
                                         bool val_equals_train = false) {
+  // cv::randu draws from OpenCV's global RNG: start it from its initial state, so a dataset's images
+  // are the same whatever ran before in the process (as when its test runs alone under ctest).
+  cv::theRNG() = cv::RNG();
   write_shapes_split(root, "train", n_train, size, seed);
   if (!val_equals_train) write_shapes_split(root, "val", n_val, size, seed + 1000);
   std::ofstream y(root + "/data.yaml");
