@@ -207,7 +207,7 @@ void write_preview(const Output& out, const std::vector<std::string>& names) {
 int cmd_autolabel(const Args& args) {
   args.check_known({"model", "weights", "source", "out", "conf", "iou", "max_det", "classes", "rename", "min_size",
                     "vid_stride", "dedup", "val", "seed", "keep_empty", "preview", "exist_ok", "imgsz", "threads",
-                    "ema", "fuse", "device", "engine", "calib", "calib_method", "percentile", "int8_select",
+                    "ema", "fuse", "device", "engine", "calib", "calib_method", "percentile", "int8_select", "int8_heads",
                     "int8_budget", "random_init"});
   const std::string out_dir = args.str("out", "");
   if (out_dir.empty()) throw Error("out= is required: the folder of the new dataset");

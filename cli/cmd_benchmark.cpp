@@ -324,7 +324,7 @@ void accuracy_table(const Args& args, const DetectorOptions& base, const std::ve
 int cmd_benchmark(const Args& args) {
   args.check_known({"model", "weights", "imgsz", "batches", "threads", "iters", "warmup", "fuse", "project", "name",
                     "exist_ok", "ema", "train", "data", "batch", "workers", "device", "engine", "profile", "half",
-                    "amp", "amp_dtype", "split", "calib", "calib_method", "percentile", "int8_select", "int8_budget"});
+                    "amp", "amp_dtype", "split", "calib", "calib_method", "percentile", "int8_select", "int8_heads", "int8_budget"});
   if (args.boolean("train", false)) return benchmark_training(args);
   for (const char* key : {"model", "weights"})
     if (is_model_file(args.str(key, ""))) return benchmark_model_file(args, args.str(key, ""));
@@ -408,8 +408,9 @@ int cmd_benchmark(const Args& args) {
         if (engine == "int8") {
           const torch::Tensor calib = torch::rand({2, 3, imgsz, imgsz});
           const float* p = calib.data_ptr<float>();
-          plan = std::make_unique<DnnInt8>(
-              plan_int8(graph, calibrate_ranges(graph, imgsz, imgsz, {p, p + 3 * imgsz * imgsz})));
+          Int8Options io;
+          io.float_heads = quantize_options(args).float_heads;  // int8_heads=true quantizes the heads too
+          plan = std::make_unique<DnnInt8>(plan_int8(graph, calibrate_ranges(graph, imgsz, imgsz, {p, p + 3 * imgsz * imgsz}), io));
         }
         for (int b : batches) {
           const torch::Tensor x = torch::rand({b, 3, imgsz, imgsz});

@@ -28,7 +28,7 @@ namespace yolonas::cli {
 
 int cmd_export(const Args& args) {
   args.check_known({"model", "weights", "format", "out", "ema", "imgsz", "names", "batch", "int8", "calib", "threads",
-                    "nms", "conf", "iou", "top_k", "max_det", "half", "calib_method", "percentile", "int8_select",
+                    "nms", "conf", "iou", "top_k", "max_det", "half", "calib_method", "percentile", "int8_select", "int8_heads",
                     "int8_budget", "name", "max_batch", "instances", "device"});
   const std::string format = args.str("format", "pth");
   if (format != "pth" && format != "onnx" && format != "ynas" && format != "triton")

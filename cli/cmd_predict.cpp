@@ -369,6 +369,7 @@ QuantizeOptions quantize_options(const Args& args) {
   QuantizeOptions q;
   q.method = parse_calib_method(args.str("calib_method", "max"));
   q.percentile = args.real_in("percentile", 99.99, 50, 100);
+  q.float_heads = !args.boolean("int8_heads", false);
   q.selective = args.boolean("int8_select", false);
   q.budget = args.has("int8_budget") ? args.real_in("int8_budget", 0.005, 0, 1) : -1;
   return q;
@@ -404,7 +405,7 @@ int cmd_predict(const Args& args) {
   args.check_known({"model", "weights", "source", "conf", "iou", "imgsz", "max_det", "classes", "agnostic", "batch",
                     "save", "save_txt", "save_conf", "save_json", "show", "project", "name", "exist_ok", "threads",
                     "ema", "random_init", "fuse", "top_k", "device", "engine", "calib", "calib_method", "percentile",
-                    "int8_select", "int8_budget"});
+                    "int8_select", "int8_heads", "int8_budget"});
   DetectorOptions dopt = detector_options(args);
 
   Options o;

@@ -19,7 +19,7 @@ namespace yolonas::cli {
 int cmd_serve(const Args& args) {
   args.check_known({"model", "weights", "host", "port", "max_batch", "max_wait_ms", "max_queue", "max_body_mb",
                     "max_pixels", "timeout_ms", "http_threads", "conf", "iou", "max_det", "imgsz", "threads", "ema",
-                    "fuse", "device", "engine", "calib", "calib_method", "percentile", "int8_select", "int8_budget",
+                    "fuse", "device", "engine", "calib", "calib_method", "percentile", "int8_select", "int8_heads", "int8_budget",
                     "random_init", "grace_ms", "warmup"});
   serve::ServeOptions so;
   so.host = args.str("host", "127.0.0.1");

@@ -21,7 +21,7 @@ Sources resolve_sources(const std::string& source);
 // VOC folder: its train split, else its first split). Throws when it names no image.
 std::vector<std::string> calibration_images(const std::string& calib);
 
-// calib_method= percentile= int8_select= int8_budget= (engine=int8 and export int8=true).
+// calib_method= percentile= int8_heads= int8_select= int8_budget= (engine=int8 and export int8=true).
 QuantizeOptions quantize_options(const Args& args);
 // With int8_select=true and calib= a dataset: its train split, which the selective scan measures
 // mAP on; else none (the scan then measures the output error on the calibration images).

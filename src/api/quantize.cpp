@@ -146,6 +146,7 @@ DnnInt8 quantize_graph(const DnnGraph& graph, const DetectionInfo& info, const s
   Int8Options io;
   io.method = o.method;
   io.percentile = o.percentile;
+  io.float_heads = o.float_heads;
   rep.method = o.method == CalibMethod::Percentile ? "percentile " + std::to_string(o.percentile).substr(0, 6)
                                                    : calib_method_name(o.method);
   rep.calibration_images = images.size();

@@ -3,11 +3,39 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 namespace yolonas {
 namespace {
 
 constexpr int kBlock = 64;  // cells decoded together (contiguous in each channel plane)
+
+// e^x to float precision (relative error below 2.5e-7 over [-87, 88]; 0 below, infinity above), written so that
+// the compiler vectorizes the loops calling it (std::exp is a library call per element): x = n ln2 + r
+// with |r| <= ln2 / 2, e^r by its degree-6 Taylor polynomial (error r^7 / 7! < 1.3e-7), 2^n from the
+// exponent bits. The decode evaluates about 1.2 M of these per 640x640 image.
+inline float exp_poly(float x_in) {
+  const float x = x_in < -87.0f ? -87.0f : x_in > 88.0f ? 88.0f : x_in;
+  // n = round(x / ln2) through the float adder: 1.5 * 2^23 + t keeps round(t) in its low mantissa bits.
+  const float big = x * 1.44269504f + 12582912.0f;
+  const float n = big - 12582912.0f;
+  const float r = (x - n * 0.693145752f) - n * 1.42860677e-6f;  // ln2 in two parts: r exact to float
+  float p = 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  int32_t bits;
+  std::memcpy(&bits, &big, sizeof bits);
+  bits = (bits - 0x4B400000 + 127) << 23;  // 2^n
+  float two_n;
+  std::memcpy(&two_n, &bits, sizeof two_n);
+  // Below float's smallest normal: 0; above its largest value: infinity (so a sigmoid gives 0).
+  return x_in < -87.0f ? 0.0f : x_in > 88.0f ? HUGE_VALF : p * two_n;
+}
 
 }  // namespace
 
@@ -22,6 +50,11 @@ void decode_level(const float* reg, const float* cls, int h, int w, int stride, 
   decode_cells(reg, cls, h, w, stride, bins, num_classes, 0, h * w, boxes, scores);
 }
 
+// Built for AVX-512 and AVX2 too (picked at load time by the CPU), where the exp loops run 16 or 8
+// cells per instruction.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 void decode_cells(const float* reg, const float* cls, int h, int w, int stride, int bins, int num_classes, int first,
                   int last, float* boxes, float* scores) {
   const int hw = h * w;
@@ -42,7 +75,7 @@ void decode_cells(const float* reg, const float* cls, int h, int w, int stride, 
         const float* rk = r + static_cast<size_t>(k) * hw;
         const float fk = static_cast<float>(k);
         for (int j = 0; j < n; ++j) {
-          const float e = std::exp(rk[j] - mx[j]);
+          const float e = exp_poly(rk[j] - mx[j]);
           sum[j] += e;
           acc[j] += e * fk;
         }
@@ -62,7 +95,7 @@ void decode_cells(const float* reg, const float* cls, int h, int w, int stride, 
     for (int c = 0; c < num_classes; ++c) {
       const float* lc = cls + static_cast<size_t>(c) * hw + i0;
       for (int j = 0; j < n; ++j)
-        scores[static_cast<size_t>(i0 + j) * num_classes + c] = 1.0f / (1.0f + std::exp(-lc[j]));
+        scores[static_cast<size_t>(i0 + j) * num_classes + c] = 1.0f / (1.0f + exp_poly(-lc[j]));
     }
   }
 }

@@ -51,6 +51,7 @@ DnnRanges calibrate_ranges(const DnnGraph& graph, int height, int width, const s
   if (images.empty()) throw Error("INT8 calibration needs at least one image");
   OnednnNet::Options o;
   o.share_memory = false;
+  o.fuse_sum = false;  // every buffer's values, the summed convolutions' outputs included
   OnednnNet net(graph, 1, height, width, o);
   DnnRanges r;
   std::vector<float> boxes, scores;

@@ -127,8 +127,44 @@ struct OnednnNet::Impl {
 
   memory::dims dims_of(int buf) const { return buffers[static_cast<size_t>(buf)].dims; }
 
-  // Convolution or transposed convolution, FP32 or INT8.
-  void add_conv(const DnnOp& op) {
+  // Sums folded into the convolution before them (fuse_sum): sum op index -> true once folded.
+  bool fuse_sum = true;
+  std::vector<uint8_t> sum_folded;  // per op
+  std::vector<int> fold_into;       // per conv op: the sum op it may absorb, or -1
+
+  // Finds, for every two-input sum, a convolution producing one of its inputs that nothing else
+  // reads (the bottleneck's cv2 before `alpha * x + y`): that convolution may write the sum itself
+  // (its output scaled, plus the other input through a binary post-op). The absorbed buffer then
+  // never exists (read_buffer and update_ranges refuse it).
+  void plan_sum_folding() {
+    const size_t n_ops = graph.ops.size();
+    fold_into.assign(n_ops, -1);
+    sum_folded.assign(n_ops, 0);
+    if (!fuse_sum) return;
+    std::vector<int> producer(static_cast<size_t>(graph.num_buffers), -1), readers(static_cast<size_t>(graph.num_buffers), 0);
+    for (size_t i = 0; i < n_ops; ++i) {
+      producer[static_cast<size_t>(graph.ops[i].output)] = static_cast<int>(i);
+      for (int in : graph.ops[i].inputs) ++readers[static_cast<size_t>(in)];
+    }
+    for (size_t i = 0; i < n_ops; ++i) {
+      const DnnOp& s = graph.ops[i];
+      if (s.kind != DnnOpKind::Sum || s.inputs.size() != 2 || s.scales.size() != 2) continue;
+      for (int k : {1, 0}) {
+        const int y = s.inputs[static_cast<size_t>(k)], x = s.inputs[static_cast<size_t>(1 - k)];
+        const int py = producer[static_cast<size_t>(y)], px = producer[static_cast<size_t>(x)];
+        if (py < 0 || px < 0 || px >= py || x == y || readers[static_cast<size_t>(y)] != 1 || head_out[static_cast<size_t>(y)] ||
+            graph.ops[static_cast<size_t>(py)].kind != DnnOpKind::Conv || !(s.scales[static_cast<size_t>(k)] > 0) ||
+            !(s.scales[static_cast<size_t>(1 - k)] > 0))
+          continue;
+        fold_into[static_cast<size_t>(py)] = static_cast<int>(i);
+        break;
+      }
+    }
+  }
+
+  // Convolution or transposed convolution, FP32 or INT8; `sum_op` >= 0: the sum it absorbs.
+  void add_conv(const DnnOp& op, int sum_op = -1) {
+    const DnnOp* sum = sum_op >= 0 ? &graph.ops[static_cast<size_t>(sum_op)] : nullptr;
     const bool deconv = op.kind == DnnOpKind::Deconv;
     const memory::dims in = dims_of(op.inputs[0]);
     if (in[1] != op.cin) throw Error(op.name + ": expects " + std::to_string(op.cin) + " input channels, gets " + std::to_string(in[1]));
@@ -141,18 +177,38 @@ struct OnednnNet::Impl {
     const bool int8 = quantized(op.inputs[0]);
     // An FP32 convolution (selective INT8 keeps its input in FP32) writing a quantized buffer writes
     // f32, then a reorder quantizes it.
-    const bool requantize = !int8 && quantized(op.output);
-    const dt src_t = buf_dt(op.inputs[0]), dst_t = requantize ? dt::f32 : buf_dt(op.output);
+    const bool requantize = !int8 && quantized(sum ? sum->output : op.output);
+    if (sum && requantize) return add_conv(op);  // the sum stays a step of its own
+    // With a sum: this convolution writes the sum's buffer z = sx * x + sy * y (y its own output).
+    // In stored units (z_q = z * mult_z): z_q = r * (relu(a * acc) + x_q), r = sx * mult_z / mult_x,
+    // a = sy * mult_z / (r * mult_src * wmult) (acc in the input's and weights' units); r > 0.
+    const int out_buf = sum ? sum->output : op.output;
+    int x_buf = -1;
+    float sy = 1.0f, r = 1.0f;
+    if (sum) {
+      const size_t ky = sum->inputs[0] == op.output ? 0 : 1;
+      x_buf = sum->inputs[1 - ky];
+      sy = sum->scales[ky];
+      r = sum->scales[1 - ky] * buf_mult(out_buf) / buf_mult(x_buf);
+      buffers[static_cast<size_t>(op.output)].dims = {in[0], op.cout, oh, ow};
+    }
+    const dt src_t = buf_dt(op.inputs[0]), dst_t = requantize ? dt::f32 : buf_dt(out_buf);
     // bf16: bf16 source and weights, f32 accumulation and bias, bf16 (or f32 for the heads) output.
     const dt w_t = int8 ? dt::s8 : src_t == dt::bf16 ? dt::bf16 : dt::f32;
     const memory::desc src_any(in, src_t, tag::any), w_any(wdims, w_t, tag::any),
         b_md({op.cout}, int8 ? dt::s32 : dt::f32, tag::a), dst_any(out, dst_t, tag::any);
     const memory::dims strides = {op.stride, op.stride}, pad = {op.pad, op.pad};
     dnnl::primitive_attr attr;
-    if (op.relu) {
+    int binary_index = -1;
+    {
       dnnl::post_ops po;
-      po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-      attr.set_post_ops(po);
+      if (op.relu) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      if (sum) {
+        binary_index = po.len();
+        po.append_binary(dnnl::algorithm::binary_add, buffers[static_cast<size_t>(x_buf)].mem.get_desc());
+        if (r != 1.0f) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, r, 0.0f);
+      }
+      if (po.len() > 0) attr.set_post_ops(po);
     }
     std::vector<float> wmult;
     std::vector<int8_t> wq;
@@ -169,8 +225,10 @@ struct OnednnNet::Impl {
       }
       std::vector<float> scales(static_cast<size_t>(op.cout));
       for (int oc = 0; oc < op.cout; ++oc)
-        scales[oc] = buf_mult(op.output) / (buf_mult(op.inputs[0]) * wmult[oc]);
+        scales[oc] = sy * buf_mult(out_buf) / (r * buf_mult(op.inputs[0]) * wmult[oc]);
       attr.set_output_scales(1 << 1, scales);
+    } else if (sum && sy / r != 1.0f) {
+      attr.set_output_scales(0, {sy / r});
     }
     dnnl::primitive prim;
     memory::desc src_want, w_want, dst_md;
@@ -183,7 +241,19 @@ struct OnednnNet::Impl {
     } else {
       dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                         src_any, w_any, b_md, dst_any, strides, pad, pad);
-      dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
+      dnnl::convolution_forward::primitive_desc pd;
+      try {
+        pd = dnnl::convolution_forward::primitive_desc(d, attr, eng);
+      } catch (const dnnl::error&) {
+        if (sum) return add_conv(op);  // no kernel takes this post-op chain: the sum stays a step
+        throw;
+      }
+      // A fused sum that only a reference or GEMM-based kernel runs costs more than the sum step
+      // (measured: oneDNN 2.6 FP32 takes x64:gemm:jit, 193 ms instead of 65 for those convolutions).
+      if (sum) {
+        const std::string impl = pd.impl_info_str();
+        if (impl.find("ref") != std::string::npos || impl.find("gemm") != std::string::npos) return add_conv(op);
+      }
       conv_impls.push_back(pd.impl_info_str());
       src_want = pd.src_desc(), w_want = pd.weights_desc(), dst_md = pd.dst_desc();
       prim = dnnl::convolution_forward(pd);
@@ -205,12 +275,18 @@ struct OnednnNet::Impl {
     }
     const memory src = as_layout(op.inputs[0], src_want);
     const memory conv_dst = requantize ? make_act(dst_md) : memory();
-    if (!requantize) set_output(op, dst_md);
-    steps.push_back({prim,
-                     {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
-                      {DNNL_ARG_DST, requantize ? conv_dst : buffers[static_cast<size_t>(op.output)].mem}},
+    if (!requantize) buffers[static_cast<size_t>(out_buf)].mem = make_act(dst_md);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
+                                         {DNNL_ARG_DST, requantize ? conv_dst : buffers[static_cast<size_t>(out_buf)].mem}};
+    if (sum) {
+      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(binary_index) | DNNL_ARG_SRC_1, buffers[static_cast<size_t>(x_buf)].mem);
+      sum_folded[static_cast<size_t>(sum_op)] = 1;
+      buffers[static_cast<size_t>(out_buf)].dims = out;
+    }
+    steps.push_back({prim, std::move(args),
                      std::string(deconv ? "deconv" : op.kernel == 1 ? "conv 1x1" : "conv " + std::to_string(op.kernel) + "x" +
-                                 std::to_string(op.kernel)) + (int8 ? " int8" : src_t == dt::bf16 ? " bf16" : " fp32")});
+                                 std::to_string(op.kernel)) + (int8 ? " int8" : src_t == dt::bf16 ? " bf16" : " fp32") +
+                         (sum ? " +sum" : "")});
     if (requantize) {
       set_output(op, with_dt(dst_md, buf_dt(op.output)));
       dnnl::primitive_attr qattr;
@@ -336,14 +412,19 @@ OnednnNet::OnednnNet(const DnnGraph& graph, int batch, int height, int width, co
   m.buffers[0].dims = {batch, graph.input_channels, height, width};
   m.input_user = memory({m.buffers[0].dims, dt::f32, tag::nchw}, m.eng, DNNL_MEMORY_NONE);
   m.buffers[0].mem = m.input_user;
-  for (DnnOp& op : m.graph.ops) {
+  m.fuse_sum = options.fuse_sum;
+  m.plan_sum_folding();
+  for (size_t i = 0; i < m.graph.ops.size(); ++i) {
+    DnnOp& op = m.graph.ops[i];
     try {
       switch (op.kind) {
-        case DnnOpKind::Conv: m.add_conv(op); break;
+        case DnnOpKind::Conv: m.add_conv(op, m.fold_into[i]); break;
         case DnnOpKind::Deconv: m.add_conv(op); break;
         case DnnOpKind::MaxPool: m.add_maxpool(op); break;
         case DnnOpKind::Concat: m.add_concat(op); break;
-        case DnnOpKind::Sum: m.add_sum(op); break;
+        case DnnOpKind::Sum:
+          if (!m.sum_folded[i]) m.add_sum(op);
+          break;
       }
     } catch (const dnnl::error& e) {
       throw Error("oneDNN runtime: " + op.name + ": " + e.what());
@@ -570,6 +651,7 @@ std::vector<float> OnednnNet::read_buffer(int id) const {
   if (!m.last_context) throw Error("oneDNN runtime: read_buffer before any run");
   if (id < 0 || static_cast<size_t>(id) >= m.buffers.size()) throw Error("oneDNN runtime: no buffer " + std::to_string(id));
   const memory& tmpl = m.buffers[static_cast<size_t>(id)].mem;
+  if (!tmpl) throw Error("oneDNN runtime: buffer " + std::to_string(id) + " was folded into the sum after it (fuse_sum)");
   size_t act = Impl::kInput;
   for (size_t i = 0; i < m.acts.size(); ++i)
     if (m.acts[i].get() == tmpl.get()) act = i;
@@ -608,6 +690,7 @@ void OnednnNet::update_ranges(DnnRanges& r) const {
   r.hi.resize(m.buffers.size(), -INFINITY);
   for (size_t b = 0; b < m.buffers.size(); ++b) {
     const memory& tmpl = m.buffers[b].mem;
+    if (!tmpl) throw Error("oneDNN runtime: ranges need a net built with fuse_sum=false");
     auto it = act_index.find(tmpl.get());
     const memory& mem = it != act_index.end() ? m.last_context->acts[it->second] : m.last_context->input;
     const float* p = static_cast<const float*>(mem.get_data_handle());

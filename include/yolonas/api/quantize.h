@@ -24,6 +24,9 @@ struct QuantizeOptions {
   CalibMethod method = CalibMethod::Max;
   double percentile = 99.99;
   size_t max_calibration_images = 32;
+  // The detection heads' convolutions after their first one: FP32 (true) or INT8 (false); the
+  // prediction convolutions write FP32 for the decode either way.
+  bool float_heads = true;
   bool selective = false;
   // Selective: the largest loss allowed: a mAP50-95 drop with `eval` (0.005 = half a point), else
   // the output error (0.02).

@@ -31,6 +31,10 @@ class OnednnNet {
     // inputs) stay f32. Needs AVX512-BF16 (cpu_has_bf16()); refused with a message elsewhere.
     bool bf16 = false;
     bool share_memory = true;       // false keeps every activation (calibration reads them)
+    // A residual sum folded into the convolution before it (a binary post-op): one pass over the
+    // data instead of two; that convolution's own output is then never stored (read_buffer refuses
+    // it; calibration builds its nets without).
+    bool fuse_sum = true;
   };
   // Creates every primitive and reorders the weights into oneDNN's layouts (once). Throws
   // yolonas::Error naming the operation when oneDNN refuses one.
