@@ -48,6 +48,32 @@ TEST(Decode, CppAndTorchDecodesAgreeOnRandomLevels) {
   }
 }
 
+// The runtime's decode of cell-major (NHWC) outputs against the planar decode (itself checked
+// against LibTorch above), on levels larger than one block of cells and split at odd cells as the
+// runtime's threads split them; extreme logits included.
+TEST(Decode, CellMajorDecodeEqualsThePlanarDecode) {
+  torch::manual_seed(4);
+  for (const auto& [h, w, bins, C] : std::vector<std::tuple<int, int, int, int>>{{9, 13, 17, 80}, {4, 5, 9, 3}, {20, 20, 17, 1}}) {
+    const int hw = h * w;
+    auto reg = torch::randn({1, 4 * bins, h, w}) * 4;
+    auto cls = torch::randn({1, C, h, w}) * 6;
+    cls[0][0][0][0] = -1000.0f;
+    cls[0][C - 1][h - 1][w - 1] = 1000.0f;
+    const auto reg_nhwc = reg.permute({0, 2, 3, 1}).contiguous(), cls_nhwc = cls.permute({0, 2, 3, 1}).contiguous();
+    std::vector<float> boxes, scores;
+    cpp_decode(reg, cls, 16, boxes, scores);
+    std::vector<float> boxes2(boxes.size(), -1.0f), scores2(scores.size(), -1.0f);
+    for (const auto& [first, last] : std::vector<std::pair<int, int>>{{0, 37}, {37, 101}, {101, hw}})
+      if (first < hw)
+        decode_cells_nhwc(reg_nhwc.data_ptr<float>(), cls_nhwc.data_ptr<float>(), h, w, 16, bins, C, first,
+                          std::min(last, hw), boxes2.data(), scores2.data());
+    for (size_t i = 0; i < boxes.size(); ++i) ASSERT_NEAR(boxes2[i], boxes[i], 1e-4f) << "box value " << i;
+    for (size_t i = 0; i < scores.size(); ++i) ASSERT_NEAR(scores2[i], scores[i], 1e-7f) << "score " << i;
+    EXPECT_EQ(scores2[0], 0.0f);
+    EXPECT_EQ(scores2.back(), 1.0f);
+  }
+}
+
 TEST(Decode, ExtremeLogitsStayFinite) {
   // One bin far above the rest: the distance is that bin's index, not NaN or inf.
   const int bins = 17;

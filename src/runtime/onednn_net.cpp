@@ -64,7 +64,7 @@ struct OnednnNet::Impl {
   int profile_runs = 0;
   std::vector<Step> steps;
   std::vector<std::string> conv_impls;
-  // Head outputs reordered to plain NCHW for the decode: per level, reg then cls.
+  // Head outputs as the decode reads them (f32 NHWC): per level, reg then cls.
   std::vector<memory> reg_plain, cls_plain;
 
   // Activations share a few arena slots: each lives from the step that writes it to the last step
@@ -307,13 +307,27 @@ struct OnednnNet::Impl {
     return out;
   }
 
+  // Max-pools made so far: (input buffer, kernel) -> output buffer.
+  std::map<std::pair<int, int>, int> pools;
+
   void add_maxpool(const DnnOp& op) {
     const memory::dims in = dims_of(op.inputs[0]);
     buffers[static_cast<size_t>(op.output)].dims = in;  // stride 1, padding k/2: same size
-    const memory& src = buffers[static_cast<size_t>(op.inputs[0])].mem;
+    // SPP pools one input with k = 5, 9, 13: a k pool of an earlier j pool of the same input is the
+    // k - j + 1 pool of that one's output (stride 1, padding never wins a max), exactly; smaller
+    // windows, the same values.
+    int src_buf = op.inputs[0], kernel = op.kernel;
+    if (op.pad * 2 + 1 == op.kernel)
+      for (const auto& [key, out_buf] : pools)
+        if (key.first == op.inputs[0] && key.second < op.kernel && (op.kernel - key.second) % 2 == 0 &&
+            op.kernel - key.second + 1 < kernel)
+          src_buf = out_buf, kernel = op.kernel - key.second + 1;
+    pools[{op.inputs[0], op.kernel}] = op.output;
+    const memory& src = buffers[static_cast<size_t>(src_buf)].mem;
+    const memory::dim pad = src_buf == op.inputs[0] ? op.pad : (kernel - 1) / 2;
     dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src.get_desc(),
-                                  memory::desc(in, src.get_desc().data_type(), tag::any), {1, 1}, {op.kernel, op.kernel},
-                                  {op.pad, op.pad}, {op.pad, op.pad});
+                                  memory::desc(in, src.get_desc().data_type(), tag::any), {1, 1}, {kernel, kernel},
+                                  {pad, pad}, {pad, pad});
     dnnl::pooling_forward::primitive_desc pd(d, eng);
     set_output(op, pd.dst_desc());
     steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}},
@@ -354,13 +368,15 @@ struct OnednnNet::Impl {
                      "sum"});
   }
 
+  // A head output as the decode reads it: f32, cell-major (NHWC), which is what oneDNN's INT8
+  // convolutions write; other layouts get a reorder.
   memory plain_output(int buf) {
     const memory::dims d = dims_of(buf);
-    const memory::desc plain(d, dt::f32, tag::nchw);
+    const memory::desc plain(d, dt::f32, tag::nhwc);
     const memory& m = buffers[static_cast<size_t>(buf)].mem;
     if (m.get_desc() == plain) return m;
     memory out = make_act(plain);
-    steps.push_back({dnnl::reorder(m, out), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}}, "reorder (heads to NCHW)"});
+    steps.push_back({dnnl::reorder(m, out), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}}, "reorder (heads to NHWC)"});
     return out;
   }
 };
@@ -616,7 +632,7 @@ void OnednnNet::run(const float* input, std::vector<float>& boxes, std::vector<f
 #pragma omp parallel for schedule(dynamic)
   for (int k = 0; k < n; ++k) {
     const Chunk& ch = chunks[static_cast<size_t>(k)];
-    decode_cells(ch.reg, ch.cls, ch.h, ch.w, ch.stride, R, C, ch.first, ch.last, ch.boxes, ch.scores);
+    decode_cells_nhwc(ch.reg, ch.cls, ch.h, ch.w, ch.stride, R, C, ch.first, ch.last, ch.boxes, ch.scores);
   }
   if (m.profiling) {
     times["decode (C++)"] += std::chrono::duration<double, std::milli>(clock::now() - t_decode).count();

@@ -30,5 +30,9 @@ void decode_level(const float* reg, const float* cls, int h, int w, int stride, 
 // first cell): lets a caller split a level over threads.
 void decode_cells(const float* reg, const float* cls, int h, int w, int stride, int bins, int num_classes, int first,
                   int last, float* boxes, float* scores);
+// decode_cells() on cell-major (NHWC) outputs: `reg` holds h * w rows of 4 * bins logits, `cls` h * w
+// rows of num_classes logits (what the oneDNN runtime's convolutions write). Same results.
+void decode_cells_nhwc(const float* reg, const float* cls, int h, int w, int stride, int bins, int num_classes,
+                       int first, int last, float* boxes, float* scores);
 
 }  // namespace yolonas
