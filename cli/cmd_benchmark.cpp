@@ -299,10 +299,11 @@ void accuracy_table(const Args& args, const DetectorOptions& base, const std::ve
     if (engine == "int8") {
       o.quantize = quantize_options(args);
       o.calibration_images = calib.empty() ? set.image_paths : calib;
+      // The images calibration reads (up to max_calibration_images of the list, evenly spread).
+      const std::vector<std::string> used = calibration_subset(o.calibration_images, o.quantize.max_calibration_images);
       size_t shared = 0;
-      for (const auto& c : o.calibration_images)
-        shared += std::count(set.image_paths.begin(), set.image_paths.end(), c) > 0 ? 1 : 0;
-      note = "(calibrated on " + std::to_string(o.calibration_images.size()) + " images" +
+      for (const auto& c : used) shared += std::count(set.image_paths.begin(), set.image_paths.end(), c) > 0 ? 1 : 0;
+      note = "(calibrated on " + std::to_string(used.size()) + " of " + std::to_string(o.calibration_images.size()) + " images" +
              (shared == 0 ? ", none of them scored)" : ", " + std::to_string(shared) + " of them scored)");
     }
     Detector det = Detector::load(o);
@@ -409,7 +410,7 @@ int cmd_benchmark(const Args& args) {
           const torch::Tensor calib = torch::rand({2, 3, imgsz, imgsz});
           const float* p = calib.data_ptr<float>();
           Int8Options io;
-          io.float_heads = quantize_options(args).float_heads;  // int8_heads=true quantizes the heads too
+          io.float_heads = quantize_options(args).float_heads;  // int8_heads=false keeps the heads FP32
           plan = std::make_unique<DnnInt8>(plan_int8(graph, calibrate_ranges(graph, imgsz, imgsz, {p, p + 3 * imgsz * imgsz}), io));
         }
         for (int b : batches) {

@@ -369,7 +369,7 @@ QuantizeOptions quantize_options(const Args& args) {
   QuantizeOptions q;
   q.method = parse_calib_method(args.str("calib_method", "max"));
   q.percentile = args.real_in("percentile", 99.99, 50, 100);
-  q.float_heads = !args.boolean("int8_heads", false);
+  q.float_heads = !args.boolean("int8_heads", true);
   q.selective = args.boolean("int8_select", false);
   q.budget = args.has("int8_budget") ? args.real_in("int8_budget", 0.005, 0, 1) : -1;
   return q;

@@ -552,7 +552,7 @@ TEST(Cli, BenchmarkReportsAccuracyBesideSpeed) {
                    "iters=1 warmup=0 fuse=full engine=onednn,int8 data=" + data_dir() + "/synth_val/data.yaml name=a",
                    wd);
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("calibrated on 24 images, 24 of them scored"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("calibrated on 24 of 24 images, 24 of them scored"), std::string::npos) << r.output;
   std::ifstream csv(fs::path(wd) / "runs/detect/a/accuracy.csv");
   std::vector<std::vector<std::string>> rows;
   for (std::string l; std::getline(csv, l);) {
@@ -568,7 +568,9 @@ TEST(Cli, BenchmarkReportsAccuracyBesideSpeed) {
   const double fp32 = std::stod(rows[1][2]), int8 = std::stod(rows[2][2]);
   EXPECT_GT(fp32, 0.2);                      // a trained model on its own kind of images
   EXPECT_NEAR(std::stod(rows[2][4]), 100 * (fp32 - int8), 1e-6);
-  EXPECT_LT(std::abs(fp32 - int8), 0.01);    // INT8 within one point (Quantize tests hold it too)
+  // The INT8 regression bound: within half a point of mAP50-95 (issue 12's budget), heads in INT8
+  // too (the default). Measured: FP32 0.2972, INT8 0.3004.
+  EXPECT_LT(std::abs(fp32 - int8), 0.005) << "fp32 " << fp32 << ", int8 " << int8;
 }
 
 TEST(Cli, BenchmarkTimesEveryEngineAndWritesTheCsv) {

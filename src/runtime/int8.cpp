@@ -194,13 +194,21 @@ bool runs_int8(const DnnOp& op, const DnnInt8& plan) {
          !plan.is_f32.at(static_cast<size_t>(op.inputs.at(0)));
 }
 
-std::vector<std::vector<float>> read_calibration_images(const PreprocessParams& pp, const std::vector<std::string>& paths,
-                                                        size_t max_images) {
+std::vector<std::string> calibration_subset(const std::vector<std::string>& paths, size_t max_images) {
   const size_t n = std::min(paths.size(), std::max<size_t>(1, max_images));
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n; ++i) out.push_back(paths[i * paths.size() / n]);
+  return out;
+}
+
+std::vector<std::vector<float>> read_calibration_images(const PreprocessParams& pp, const std::vector<std::string>& all,
+                                                        size_t max_images) {
+  const std::vector<std::string> paths = calibration_subset(all, max_images);
+  const size_t n = paths.size();
   if (n == 0) throw Error("INT8 calibration needs at least one image (calib=DIR|GLOB|data.yaml)");
   std::vector<std::vector<float>> inputs(n, std::vector<float>(static_cast<size_t>(3) * pp.input_h * pp.input_w));
   for (size_t i = 0; i < n; ++i) {
-    const std::string& path = paths[i * paths.size() / n];
+    const std::string& path = paths[i];
     const cv::Mat im = read_image(path, Orientation::ApplyExif);
     if (im.empty()) {
       const std::string problem = file_problem(path);

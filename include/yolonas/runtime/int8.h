@@ -75,7 +75,10 @@ DnnRanges calibrate_ranges(const DnnGraph& graph, int height, int width, const s
 DnnInt8 calibrate_int8(const DnnGraph& graph, const PreprocessParams& pp, const std::vector<std::string>& image_paths,
                        size_t max_images = 32, size_t* used = nullptr, const Int8Options& options = {});
 
-// The calibration images of calibrate_int8(), read and preprocessed (up to max_images, evenly spread).
+// Which of `paths` calibration reads: up to max_images of them, evenly spread over the list.
+std::vector<std::string> calibration_subset(const std::vector<std::string>& paths, size_t max_images = 32);
+
+// The calibration images of calibrate_int8(), read and preprocessed (calibration_subset()).
 std::vector<std::vector<float>> read_calibration_images(const PreprocessParams& pp, const std::vector<std::string>& paths,
                                                         size_t max_images = 32);
 
