@@ -14,6 +14,7 @@
 
 #include "commands.h"
 #include "yolonas/core/error.h"
+#include "yolonas/train/qat.h"
 #include "yolonas/train/trainer.h"
 
 namespace yolonas::cli {
@@ -45,7 +46,7 @@ TrainConfig train_config(const Args& args) {
                     "ema", "ema_decay", "clip_grad", "accumulate", "freeze", "workers", "seed", "threads", "rgb",
                     "cache", "strict", "val_period", "patience", "max_batches", "plots", "project", "name", "exist_ok", "resume", "device", "match_names",
                     "mosaic", "mixup", "hsv", "fliplr", "degrees", "translate", "scale", "shear", "augment",
-                    "teacher", "kd_weight", "kd_temperature", "amp", "amp_dtype", "world_size", "rank", "local_rank", "master_addr", "master_port", "sync_bn", "nproc"});
+                    "teacher", "kd_weight", "kd_temperature", "amp", "amp_dtype", "world_size", "rank", "local_rank", "master_addr", "master_port", "sync_bn", "nproc", "qat"});
   TrainConfig c;
   c.apply_preset(args.str("preset", "finetune"));
   c.data = args.str("data", "");
@@ -179,7 +180,39 @@ static int launch_local(const Args& args, int nproc) {
   return result;
 }
 
+// `train qat=true weights=trained.pth data=...`: quantization-aware fine-tuning into an INT8 model file.
+int cmd_qat(const Args& args) {
+  args.check_known({"qat", "data", "model", "weights", "epochs", "batch", "imgsz", "lr0", "weight_decay", "workers",
+                    "seed", "threads", "max_batches", "project", "name", "exist_ok", "calib_method", "percentile",
+                    "int8_heads", "calib_images"});
+  QatConfig c;
+  c.data = args.str("data", "");
+  if (c.data.empty()) throw Error("qat=true needs data= (the dataset the model was trained on)");
+  c.weights = args.str("weights", "");
+  c.model = args.str("model", "");
+  c.epochs = args.integer_in("epochs", c.epochs, 1, 100000);
+  c.batch = args.integer_in("batch", c.batch, 1, 4096);
+  c.imgsz = args.imgsz(0);
+  c.lr0 = args.real_in("lr0", c.lr0, 0, 10);
+  c.weight_decay = args.real("weight_decay", c.weight_decay);
+  c.workers = args.integer_in("workers", c.workers, 0, 64);
+  c.seed = static_cast<uint64_t>(args.integer("seed", static_cast<int>(c.seed)));
+  c.threads = args.integer_in("threads", 0, 0, 1024);
+  c.max_batches = args.integer_in("max_batches", 0, 0, 1 << 30);
+  c.calib_method = parse_calib_method(args.str("calib_method", "max"));
+  c.percentile = args.real_in("percentile", c.percentile, 50, 100);
+  c.float_heads = !args.boolean("int8_heads", true);
+  c.calibration_images = static_cast<size_t>(args.integer_in("calib_images", 32, 1, 100000));
+  c.project = args.str("project", c.project);
+  c.name = args.str("name", "qat");
+  c.exist_ok = args.boolean("exist_ok", false);
+  const QatResult r = run_qat(c);
+  std::printf("INT8 model: %s\nResults saved to %s\n", r.best.c_str(), r.run_dir.c_str());
+  return 0;
+}
+
 int cmd_train(const Args& args, TrainOutcome* out) {
+  if (args.boolean("qat", false)) return cmd_qat(args);
   const int nproc = args.integer_in("nproc", 1, 1, 1024);
   if (nproc > 1) return launch_local(args, nproc);
   TrainResult r = train(train_config(args));

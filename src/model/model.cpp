@@ -326,14 +326,14 @@ struct LevelOutputs {
 
 }  // namespace
 
-static LevelOutputs run_levels(NDFLHeadsImpl& h, const std::vector<torch::Tensor>& feats) {
+// Per level: reg [B,4*(reg_max+1),H,W] and cls [B,C,H,W], the heads' raw outputs.
+static LevelOutputs levels_of(const std::vector<torch::Tensor>& regs, const std::vector<torch::Tensor>& clss,
+                              const std::vector<int>& strides) {
   LevelOutputs o;
-  DFLHead heads[3] = {h.head1, h.head2, h.head3};
   std::vector<torch::Tensor> pts, strd;
-  for (int i = 0; i < 3; ++i) {
-    const auto& f = feats[i];
-    const int64_t b = f.size(0), hh = f.size(2), ww = f.size(3), hw = hh * ww;
-    auto [reg, cls] = heads[i]->forward(f);
+  for (size_t i = 0; i < regs.size(); ++i) {
+    const torch::Tensor &reg = regs[i], &cls = clss[i];
+    const int64_t b = reg.size(0), hh = reg.size(2), ww = reg.size(3), hw = hh * ww;
     o.reg_raw.push_back(reg.flatten(2).permute({0, 2, 1}));  // [B,hw,4*(reg_max+1)], channel = side*bins+bin
     o.cls.push_back(cls.reshape({b, -1, hw}));
     // NDFLHeads._generate_anchors: (x + 0.5, y + 0.5) in grid units, row-major (detect/decode.h).
@@ -341,12 +341,23 @@ static LevelOutputs run_levels(NDFLHeadsImpl& h, const std::vector<torch::Tensor
     auto sy = torch::arange(hh, torch::kFloat32) + 0.5;
     auto grids = torch::meshgrid({sy, sx}, "ij");
     pts.push_back(torch::stack({grids[1], grids[0]}, -1).reshape({-1, 2}));
-    strd.push_back(torch::full({hw, 1}, static_cast<float>(h.strides[i])));
+    strd.push_back(torch::full({hw, 1}, static_cast<float>(strides[i])));
     o.hw.push_back(hw);
   }
-  o.anchor_points_grid = torch::cat(pts, 0).to(feats[0].options());
-  o.stride_tensor = torch::cat(strd, 0).to(feats[0].options());
+  o.anchor_points_grid = torch::cat(pts, 0).to(regs[0].options());
+  o.stride_tensor = torch::cat(strd, 0).to(regs[0].options());
   return o;
+}
+
+static LevelOutputs run_levels(NDFLHeadsImpl& h, const std::vector<torch::Tensor>& feats) {
+  DFLHead heads[3] = {h.head1, h.head2, h.head3};
+  std::vector<torch::Tensor> regs, clss;
+  for (int i = 0; i < 3; ++i) {
+    auto [reg, cls] = heads[i]->forward(feats[static_cast<size_t>(i)]);
+    regs.push_back(reg);
+    clss.push_back(cls);
+  }
+  return levels_of(regs, clss, h.strides);
 }
 
 // SG HEAD: softmax over the bins, expectation (p * proj).sum, xyxy around the cell centres, times
@@ -355,8 +366,7 @@ static torch::Tensor decode_boxes(const LevelOutputs& o, const torch::Tensor& re
   return dfl_decode(reg_distri, o.anchor_points_grid) * o.stride_tensor;
 }
 
-YoloNASOutput NDFLHeadsImpl::forward(const std::vector<torch::Tensor>& feats) {
-  LevelOutputs lv = run_levels(*this, feats);
+static YoloNASOutput outputs_of(const LevelOutputs& lv) {
   YoloNASOutput out;
   out.cls_logits = torch::cat(lv.cls, -1).permute({0, 2, 1});
   out.reg_distri = torch::cat(lv.reg_raw, 1);
@@ -371,6 +381,16 @@ YoloNASOutput NDFLHeadsImpl::forward(const std::vector<torch::Tensor>& feats) {
   out.anchors = torch::cat({ax - half, ay - half, ax + half, ay + half}, 1);
   return out;
 }
+
+YoloNASOutput NDFLHeadsImpl::forward(const std::vector<torch::Tensor>& feats) { return outputs_of(run_levels(*this, feats)); }
+
+YoloNASOutput head_outputs(const std::vector<torch::Tensor>& reg, const std::vector<torch::Tensor>& cls,
+                           const std::vector<int>& strides) {
+  if (reg.size() != cls.size() || reg.size() != strides.size() || reg.empty())
+    throw Error("head_outputs: one regression and one class output per stride expected");
+  return outputs_of(levels_of(reg, cls, strides));
+}
+
 
 std::pair<torch::Tensor, torch::Tensor> NDFLHeadsImpl::forward_decoded(const std::vector<torch::Tensor>& feats) {
   LevelOutputs lv = run_levels(*this, feats);

@@ -675,8 +675,10 @@ std::vector<float> OnednnNet::read_buffer(int id) const {
   const memory::dims d = m.buffers[static_cast<size_t>(id)].dims;
   memory plain({d, dt::f32, tag::nchw}, m.eng);
   dnnl::primitive_attr attr;
-  const float mult = m.buf_mult(id);
-  if (mult != 1.0f) attr.set_output_scales(0, {1.0f / mult});  // dequantize
+  // Dequantize a quantized buffer; the input (buffer 0) is the caller's f32 data (an INT8 net
+  // quantizes a copy of it).
+  const float mult = id == 0 ? 1.0f : m.buf_mult(id);
+  if (mult != 1.0f) attr.set_output_scales(0, {1.0f / mult});
   dnnl::stream strm(m.eng);
   dnnl::reorder(src, plain, attr).execute(strm, const_cast<memory&>(src), plain);
   strm.wait();

@@ -188,6 +188,11 @@ struct NDFLHeadsImpl : torch::nn::Module {
 };
 TORCH_MODULE(NDFLHeads);
 
+// NDFLHeads.forward's outputs from the heads' raw outputs, per level: reg [B,4*(reg_max+1),H,W] and
+// cls [B,C,H,W] at `strides` (what the loss takes; QAT's graph, train/qat.h, produces those tensors).
+YoloNASOutput head_outputs(const std::vector<torch::Tensor>& reg, const std::vector<torch::Tensor>& cls,
+                           const std::vector<int>& strides);
+
 // customizable_detector.py::CustomizableDetector for YOLO-NAS: backbone -> neck -> heads.
 struct YoloNASImpl : torch::nn::Module {
   explicit YoloNASImpl(const ArchParams& a);
