@@ -20,7 +20,8 @@ modes:
               project=runs/detect name=predict exist_ok=false threads=0 ema=true random_init=false
               device=cpu|cuda|cuda:N|N (predict, val, train, benchmark; a GPU needs a CUDA LibTorch build)
               engine=auto|onednn|int8|libtorch (auto: the oneDNN runtime on the CPU with fuse=full;
-              int8: quantized, calib=DIR|GLOB|data.yaml gives the calibration images)
+              int8: quantized, calib=DIR|GLOB|data.yaml gives the calibration images;
+              calib_method=max|percentile|mse percentile=99.99 int8_heads=true int8_select=false int8_budget=)
               (no model= and no weights=: the built-in default model, models/yolonas_default.pth)
   val         COCO mAP of a model on a dataset, or of an existing predictions file
               model=... weights=... data=data.yaml|DIR|instances.json split=val conf=0.001 iou=0.7
@@ -33,6 +34,8 @@ modes:
               val_period=1 patience=0 (>0: stop after that many validations without a better mAP50-95)
               amp=auto|true|false amp_dtype=auto|fp16|bf16 (mixed precision; auto: on for CUDA)
               teacher=PATH kd_weight=1 kd_temperature=1 (knowledge distillation from a trained model)
+              qat=true weights=TRAINED.pth epochs=10 lr0=5e-5 (quantization-aware fine-tuning of the fused
+              graph on its INT8 scale plan: writes weights/best.ynas, an INT8 model file; calib_method= int8_heads=)
               nproc=N (N local processes) | world_size= rank= local_rank= master_addr= master_port= (or
               torchrun's WORLD_SIZE RANK LOCAL_RANK MASTER_ADDR MASTER_PORT) sync_bn=false (docs/DISTRIBUTED.md)
   check-data  validate a dataset: data=data.yaml|COCO_DIR|VOC_DIR|instances.json split=train,val strict=true
