@@ -28,6 +28,17 @@ namespace {
 
 std::string default_model() { return repo_dir() + "/models/yolonas_default.pth"; }
 
+// The built-in model, fully fused, as the runtime's graph; `pp` receives its preprocessing.
+DnnGraph default_graph(PreprocessParams* pp = nullptr) {
+  ModelSource src;
+  src.model = "";
+  src.weights = default_model();
+  LoadedModel lm = load_model(src);
+  fuse_for_inference(lm.model, "full");
+  if (pp) *pp = lm.meta.preprocessing;
+  return build_dnn_graph(lm.model);
+}
+
 }  // namespace
 
 // The built-in model, fused, calibrated on three synthetic images, run on a fourth by the runtime
@@ -40,13 +51,8 @@ std::string default_model() { return repo_dir() + "/models/yolonas_default.pth";
 //    70 layers (measured: 0.02% of one layer's values differ at the second layer, 29% by the last).
 TEST(Qat, FakeQuantGraphComputesTheRuntimesIntegers) {
   if (!fs::exists(default_model())) GTEST_SKIP() << "models/yolonas_default.pth is missing";
-  ModelSource src;
-  src.model = "";
-  src.weights = default_model();
-  LoadedModel lm = load_model(src);
-  fuse_for_inference(lm.model, "full");
-  const DnnGraph graph = build_dnn_graph(lm.model);
-  const PreprocessParams pp = lm.meta.preprocessing;
+  PreprocessParams pp;
+  const DnnGraph graph = default_graph(&pp);
   const std::string synth = data_dir() + "/synth/";
   Int8Options io;
   io.float_heads = false;
@@ -144,17 +150,12 @@ TEST(Qat, TrainWritesInt8ModelFilesTheRuntimeLoads) {
   EXPECT_EQ(rows[2].rfind("1,", 0), 0u);
 
   // The trained weights moved: last.ynas against the model QAT started from.
-  const ModelFile ptq_like = read_model_file(root + "/q/weights/last.ynas");
-  ModelSource src;
-  src.model = "";
-  src.weights = default_model();
-  LoadedModel lm = load_model(src);
-  fuse_for_inference(lm.model, "full");
-  const DnnGraph start = build_dnn_graph(lm.model);
+  const ModelFile trained = read_model_file(root + "/q/weights/last.ynas");
+  const DnnGraph start = default_graph();
   size_t convs = 0, changed = 0;
   for (size_t i = 0; i < start.ops.size(); ++i) {
     const DnnOp& a = start.ops[i];
-    const DnnOp& b = ptq_like.graph.ops[i];
+    const DnnOp& b = trained.graph.ops[i];
     if (a.kind != DnnOpKind::Conv && a.kind != DnnOpKind::Deconv) continue;
     ++convs;
     const bool moved = a.bias.to_vector() != b.bias.to_vector();
