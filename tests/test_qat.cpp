@@ -176,4 +176,12 @@ TEST(Qat, TrainWritesInt8ModelFilesTheRuntimeLoads) {
   const std::string bad_out((std::istreambuf_iterator<char>(fb)), std::istreambuf_iterator<char>());
   EXPECT_NE(bad, 0);
   EXPECT_NE(bad_out.find("qat=true needs weights="), std::string::npos) << bad_out;
+  // A model file is not a starting point (its weights may already be s8).
+  const int bad2 = wait_exit(spawn_cli({"train", "qat=true", "weights=" + root + "/q/weights/last.ynas",
+                                        "data=" + data_dir() + "/synth_val/data.yaml"},
+                                       root + "/bad2.log"));
+  std::ifstream fb2(root + "/bad2.log");
+  const std::string bad2_out((std::istreambuf_iterator<char>(fb2)), std::istreambuf_iterator<char>());
+  EXPECT_NE(bad2, 0);
+  EXPECT_NE(bad2_out.find("is a model file; QAT starts from the training checkpoint"), std::string::npos) << bad2_out;
 }

@@ -172,6 +172,9 @@ Scores score(const DnnGraph& graph, const DnnInt8* plan, const ModelMeta& meta, 
 
 QatResult run_qat(const QatConfig& c) {
   if (c.weights.empty()) throw Error("qat=true needs weights= (the trained checkpoint QAT starts from)");
+  if (is_model_file(c.weights))
+    throw Error("qat: " + c.weights + " is a model file; QAT starts from the training checkpoint (.pth) it was "
+                "exported from");
   if (c.epochs < 1) throw Error("qat: epochs must be >= 1");
   if (c.batch < 1) throw Error("qat: batch must be >= 1");
   set_threads(c.threads);
