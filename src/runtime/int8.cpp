@@ -153,6 +153,9 @@ DnnInt8 plan_int8(const DnnGraph& g, const DnnRanges& r, const Int8Options& o) {
   if (o.float_heads)
     for (const DnnOp& op : g.ops)
       if (op.name.rfind("heads.", 0) == 0) q.is_f32[static_cast<size_t>(op.output)] = 1;
+  // The heads' outputs are what the decode reads: always FP32 (the runtime writes them so).
+  for (const auto* outs : {&g.reg_outputs, &g.cls_outputs})
+    for (int b : *outs) q.is_f32[static_cast<size_t>(b)] = 1;
   for (size_t i = 0; i < n; ++i) {
     const size_t gi = static_cast<size_t>(group[i]);
     if (fp32[gi]) q.is_f32[i] = 1;

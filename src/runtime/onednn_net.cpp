@@ -190,7 +190,6 @@ struct OnednnNet::Impl {
       x_buf = sum->inputs[1 - ky];
       sy = sum->scales[ky];
       r = sum->scales[1 - ky] * buf_mult(out_buf) / buf_mult(x_buf);
-      buffers[static_cast<size_t>(op.output)].dims = {in[0], op.cout, oh, ow};
     }
     const dt src_t = buf_dt(op.inputs[0]), dst_t = requantize ? dt::f32 : buf_dt(out_buf);
     // bf16: bf16 source and weights, f32 accumulation and bias, bf16 (or f32 for the heads) output.

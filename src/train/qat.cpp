@@ -20,6 +20,7 @@
 #include "yolonas/runtime/model_file.h"
 #include "yolonas/runtime/onednn_engine.h"
 #include "yolonas/train/loss.h"
+#include "yolonas/train/optim.h"
 
 namespace yolonas {
 
@@ -29,9 +30,6 @@ QatNetImpl::QatNetImpl(const DnnGraph& graph, const DnnInt8& plan) : graph_(grap
   const size_t n = static_cast<size_t>(graph.num_buffers);
   if (plan.mult.size() != n || plan.is_unsigned.size() != n || plan.is_f32.size() != n)
     throw Error("QAT: the INT8 plan does not belong to this graph");
-  head_out_.assign(n, 0);
-  for (int b : graph.reg_outputs) head_out_[static_cast<size_t>(b)] = 1;
-  for (int b : graph.cls_outputs) head_out_[static_cast<size_t>(b)] = 1;
   weight_.resize(graph.ops.size());
   bias_.resize(graph.ops.size());
   for (size_t i = 0; i < graph_.ops.size(); ++i) {
@@ -52,9 +50,7 @@ QatNetImpl::QatNetImpl(const DnnGraph& graph, const DnnInt8& plan) : graph_(grap
   }
 }
 
-bool QatNetImpl::quantized(int b) const {
-  return !head_out_[static_cast<size_t>(b)] && !plan_.is_f32[static_cast<size_t>(b)];
-}
+bool QatNetImpl::quantized(int b) const { return !plan_.is_f32[static_cast<size_t>(b)]; }
 
 // The runtime stores a quantized buffer as round(x * mult) saturated to u8 or s8 (oneDNN rounds to
 // nearest even, as fake_quantize does).
@@ -98,10 +94,10 @@ torch::Tensor QatNetImpl::run_op(size_t index, const std::vector<torch::Tensor>&
     case DnnOpKind::Conv:
     case DnnOpKind::Deconv: {
       const bool deconv = op.kind == DnnOpKind::Deconv;
-      // INT8 exactly when the runtime runs it INT8: its input is quantized. The runtime adds the bias
+      // INT8 exactly when the runtime runs it INT8 (runs_int8). The runtime adds the bias
       // to the s32 accumulator, rounded to its units (1 / (mult_in * wmult)): so does this.
       torch::Tensor w = weight_[index], bias = bias_[index];
-      if (quantized(op.inputs[0])) {
+      if (runs_int8(op, plan_)) {
         const torch::Tensor unit = plan_.mult[static_cast<size_t>(op.inputs[0])] * weight_mult(w, deconv);
         w = fake_quant_weight(w, deconv);
         bias = straight_through(bias, round_half_away(bias.detach() * unit) / unit);
@@ -254,8 +250,12 @@ QatResult run_qat(const QatConfig& c) {
   PPYoloELoss loss_fn(lo);
   torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(c.lr0).weight_decay(c.weight_decay));
   const long per_epoch = loader.batches_per_epoch();
-  const double total = static_cast<double>(per_epoch) * c.epochs;
-  int64_t step = 0;
+  LrSchedule sched;  // SG's cosine to lr0 / 10, no warm-up
+  sched.lr0 = c.lr0;
+  sched.warmup_epochs = 0;
+  sched.warmup_steps = 0;
+  sched.epochs = c.epochs;
+  sched.steps_per_epoch = static_cast<int>(per_epoch);
   const auto t0 = std::chrono::steady_clock::now();
   for (int epoch = 0; epoch < c.epochs; ++epoch) {
     loader.start_epoch(epoch);
@@ -264,8 +264,7 @@ QatResult run_qat(const QatConfig& c) {
     double loss_sum = 0, lr = c.lr0;
     long n = 0;
     while (loader.next(b)) {
-      // Cosine from lr0 to lr0 / 10 over all steps.
-      lr = c.lr0 * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) / total)));
+      lr = sched.lr_at(epoch, static_cast<int>(n));
       for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
       const torch::Tensor x = torch::from_blob(b.images.data(), {b.batch_size, 3, b.height, b.width}, torch::kFloat32);
       const torch::Tensor t = torch::from_blob(b.targets.data(), {static_cast<int64_t>(b.num_targets()), 6}, torch::kFloat32);
@@ -277,7 +276,7 @@ QatResult run_qat(const QatConfig& c) {
       l.loss.backward();
       opt.step();
       loss_sum += v;
-      ++n, ++step;
+      ++n;
       char suffix[64];
       std::snprintf(suffix, sizeof suffix, "loss %.4f", loss_sum / n);
       bar.update(n, suffix);

@@ -28,7 +28,8 @@ constexpr int kCalibBins = 2048;
 struct DnnInt8 {
   std::vector<float> mult;            // per buffer: quantized = round(x * mult)
   std::vector<uint8_t> is_unsigned;   // per buffer: u8 (1) or s8 (0)
-  std::vector<uint8_t> is_f32;        // per buffer: left in FP32 (a convolution reading it runs FP32)
+  std::vector<uint8_t> is_f32;        // per buffer: left in FP32 (a convolution reading it runs FP32);
+                                      // always set for the heads' outputs (the decode's inputs)
 };
 
 // Scale groups: buffers that must share a scale (a concat's inputs and output, a max-pool's input and

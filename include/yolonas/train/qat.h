@@ -39,7 +39,7 @@ class QatNetImpl : public torch::nn::Module {
   // The graph with the current weights (FP32; the plan is unchanged): what the export quantizes.
   DnnGraph to_graph() const;
   const DnnInt8& plan() const { return plan_; }
-  // Whether buffer `b` is stored quantized by the runtime (the heads' outputs are not).
+  // Whether buffer `b` is stored quantized by the runtime (the plan's is_f32; heads' outputs never).
   bool quantized(int b) const;
 
  private:
@@ -49,7 +49,6 @@ class QatNetImpl : public torch::nn::Module {
 
   DnnGraph graph_;  // structure; weights are the parameters below
   DnnInt8 plan_;
-  std::vector<uint8_t> head_out_;
   std::vector<torch::Tensor> weight_, bias_;  // per op (undefined for non-convolutions)
 };
 TORCH_MODULE(QatNet);
