@@ -35,7 +35,8 @@ modes:
               amp=auto|true|false amp_dtype=auto|fp16|bf16 (mixed precision; auto: on for CUDA)
               teacher=PATH kd_weight=1 kd_temperature=1 (knowledge distillation from a trained model)
               qat=true weights=TRAINED.pth epochs=10 lr0=5e-5 (quantization-aware fine-tuning of the fused
-              graph on its INT8 scale plan: writes weights/best.ynas, an INT8 model file; calib_method= int8_heads=)
+              graph on its INT8 scale plan: writes weights/best.ynas, an INT8 model file; calib_method= int8_heads=
+              calib_images=32)
               nproc=N (N local processes) | world_size= rank= local_rank= master_addr= master_port= (or
               torchrun's WORLD_SIZE RANK LOCAL_RANK MASTER_ADDR MASTER_PORT) sync_bn=false (docs/DISTRIBUTED.md)
   check-data  validate a dataset: data=data.yaml|COCO_DIR|VOC_DIR|instances.json split=train,val strict=true
