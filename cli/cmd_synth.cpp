@@ -17,7 +17,7 @@ namespace {
 const std::vector<std::string> kSynthKeys = {
     "out",        "n_train",  "n_val",       "imgsz",    "classes",   "seed",     "workers",
     "quality",    "exist_ok", "max_objects", "empty",    "distractors", "min_size", "max_size",
-    "rotate",     "min_visible", "backgrounds", "stamps", "list"};
+    "rotate",     "min_visible", "backgrounds", "stamps", "list",      "photo"};
 
 std::vector<std::string> split_names(std::string s) {
   if (!s.empty() && s.front() == '[') s.erase(0, 1);
@@ -94,6 +94,9 @@ int cmd_synth(const Args& args) {
   cfg.max_rotation = args.real("rotate", cfg.max_rotation);
   cfg.min_visible = args.real("min_visible", cfg.min_visible);
   cfg.stamps_dir = args.str("stamps", cfg.stamps_dir);
+  if (!args.boolean("photo", true)) {  // photo=false: plain pasting (no colour match, feather, blur, noise, JPEG)
+    cfg.colour_match = cfg.feather_prob = cfg.object_blur_prob = cfg.noise_prob = cfg.jpeg_artefact_prob = 0.0;
+  }
   if (auto b = args.opt_str("backgrounds")) cfg.background_dirs = split_names(*b);
 
   if (args.boolean("list", false)) return list_assets(cfg);

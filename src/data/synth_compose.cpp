@@ -79,13 +79,57 @@ Patch transform_cutout(const cv::Mat& src, const SynthPlacement& p) {
     }
     m = b;
   }
+  if (p.colour[0] != 1.0 || p.colour[1] != 1.0 || p.colour[2] != 1.0) {
+    cv::Mat b(m.size(), CV_8UC4);
+    for (int y = 0; y < m.rows; ++y) {
+      const cv::Vec4b* s = m.ptr<cv::Vec4b>(y);
+      cv::Vec4b* d = b.ptr<cv::Vec4b>(y);
+      for (int x = 0; x < m.cols; ++x) {
+        const int a = s[x][3];
+        d[x][3] = static_cast<uint8_t>(a);
+        for (int k = 0; k < 3; ++k)
+          d[x][k] = static_cast<uint8_t>(std::clamp(static_cast<int>(std::lround(s[x][k] * p.colour[k])), 0, a));
+      }
+    }
+    m = b;
+  }
   Patch out;
-  out.bgra = m;
   cv::Mat alpha;
   cv::extractChannel(m, alpha, 3);
+  // The box mask is taken before any blur: blurring changes how the object looks, never its box.
   cv::compare(alpha, kSynthAlphaOn - 1, out.mask, cv::CMP_GT);
   out.total = cv::countNonZero(out.mask);
+  if (p.blur_sigma > 0.0) {
+    // Premultiplied colour blurs correctly against the transparent surround.
+    cv::GaussianBlur(m, m, cv::Size(0, 0), p.blur_sigma, p.blur_sigma, cv::BORDER_CONSTANT);
+  }
+  if (p.feather_sigma > 0.0) {
+    // Soften only the rim: pixels more than 2 px inside the opaque part keep their values.
+    cv::Mat soft, inner;
+    cv::GaussianBlur(m, soft, cv::Size(0, 0), p.feather_sigma, p.feather_sigma, cv::BORDER_CONSTANT);
+    cv::compare(alpha, 254, inner, cv::CMP_GT);
+    cv::erode(inner, inner, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(5, 5)), cv::Point(-1, -1), 1,
+              cv::BORDER_CONSTANT, cv::Scalar(0));
+    m.copyTo(soft, inner);
+    m = soft;
+  }
+  out.bgra = m;
   return out;
+}
+
+// Mean straight (un-premultiplied) B, G, R of a premultiplied cut-out's opaque-enough pixels.
+cv::Scalar cutout_mean_colour(const cv::Mat& bgra) {
+  double sum[3] = {0, 0, 0}, asum = 0;
+  for (int y = 0; y < bgra.rows; y += 2) {
+    const cv::Vec4b* s = bgra.ptr<cv::Vec4b>(y);
+    for (int x = 0; x < bgra.cols; x += 2) {
+      if (s[x][3] < kSynthAlphaOn) continue;
+      for (int k = 0; k < 3; ++k) sum[k] += s[x][k];
+      asum += s[x][3];
+    }
+  }
+  if (asum <= 0) return cv::Scalar(128, 128, 128);
+  return cv::Scalar(255.0 * sum[0] / asum, 255.0 * sum[1] / asum, 255.0 * sum[2] / asum);
 }
 
 // Pastes patches in order and keeps, for every pasted one, the mask of its still-visible pixels.
@@ -274,6 +318,7 @@ SynthImage synth_random_image(const SynthAssets& assets, const SynthConfig& conf
   for (int i = static_cast<int>(items.size()) - 1; i > 0; --i) std::swap(items[i], items[rng.below(i + 1)]);
 
   // ---- paste ----
+  const cv::Scalar bg_mean = cv::mean(bg);
   Canvas canvas(bg);
   const double short_side = std::min(w, h);
   for (const Item& it : items) {
@@ -288,6 +333,19 @@ SynthImage synth_random_image(const SynthAssets& assets, const SynthConfig& conf
     p.angle_deg = rng.chance(0.5) ? 0.0 : rng.uniform(-config.max_rotation, config.max_rotation);
     p.gain = rng.uniform(0.7, 1.25);
     p.bias = rng.uniform(-20.0, 20.0);
+    if (config.colour_match > 0.0) {
+      // Pull the cut-out's colour cast (and, half as much, its brightness) toward the background's.
+      const double t = rng.uniform(0.0, config.colour_match);
+      const cv::Scalar o = cutout_mean_colour(c.bgra);
+      const double bl = (bg_mean[0] + bg_mean[1] + bg_mean[2]) / 3.0 + 1.0;
+      const double ol = (o[0] + o[1] + o[2]) / 3.0 + 1.0;
+      for (int k = 0; k < 3; ++k) {
+        const double cast = ((bg_mean[k] + 1.0) / bl) / ((o[k] + 1.0) / ol);
+        p.colour[k] = std::clamp(std::pow(cast, t) * std::pow(bl / ol, 0.5 * t), 0.5, 2.0);
+      }
+    }
+    if (rng.chance(config.object_blur_prob)) p.blur_sigma = rng.uniform(0.4, 1.2);
+    if (rng.chance(config.feather_prob)) p.feather_sigma = rng.uniform(0.5, 1.0);
     const Patch patch = transform_cutout(c.bgra, p);
     if (patch.total == 0) continue;
     for (int t = 0; t < kSynthPlacementTries; ++t) {
@@ -310,6 +368,20 @@ SynthImage synth_random_image(const SynthAssets& assets, const SynthConfig& conf
     cv::cvtColor(g, out.image, cv::COLOR_GRAY2BGR);
   }
   if (rng.chance(0.2)) cv::GaussianBlur(out.image, out.image, cv::Size(3, 3), rng.uniform(0.5, 1.1));
+  if (rng.chance(config.noise_prob)) {
+    cv::Mat noise(out.image.size(), CV_16SC3);
+    cv::RNG cvrng(rng.next());
+    cvrng.fill(noise, cv::RNG::NORMAL, cv::Scalar::all(0), cv::Scalar::all(rng.uniform(2.0, 7.0)));
+    cv::Mat img16;
+    out.image.convertTo(img16, CV_16SC3);
+    img16 += noise;
+    img16.convertTo(out.image, CV_8UC3);
+  }
+  if (rng.chance(config.jpeg_artefact_prob)) {
+    std::vector<uint8_t> jpg;
+    cv::imencode(".jpg", out.image, jpg, {cv::IMWRITE_JPEG_QUALITY, 35 + rng.below(56)});
+    out.image = cv::imdecode(jpg, cv::IMREAD_COLOR);
+  }
   return out;
 }
 

@@ -47,6 +47,9 @@ void check_config(const SynthConfig& c) {
   if (!(c.max_upscale >= 1.0)) bad("max_upscale must be >= 1");
   if (!(c.max_rotation >= 0 && c.max_rotation <= 180)) bad("rotate must be in [0, 180] degrees");
   if (!(c.min_visible > 0 && c.min_visible <= 1)) bad("min_visible must be in (0, 1]");
+  for (double v : {c.feather_prob, c.object_blur_prob, c.noise_prob, c.jpeg_artefact_prob})
+    if (!(v >= 0 && v <= 1)) bad("the photo-compositing probabilities must be in [0, 1]");
+  if (!(c.colour_match >= 0 && c.colour_match <= 1)) bad("colour_match must be in [0, 1]");
 }
 
 }  // namespace

