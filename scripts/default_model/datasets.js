@@ -24,6 +24,12 @@ const COCO80 = ['person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'tr
   'dining table', 'toilet', 'tv', 'laptop', 'mouse', 'remote', 'keyboard', 'cell phone', 'microwave', 'oven',
   'toaster', 'sink', 'refrigerator', 'book', 'clock', 'vase', 'scissors', 'teddy bear', 'hair drier', 'toothbrush'];
 
+function iou(a, b) {
+  const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]), h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
+  if (w <= 0 || h <= 0) return 0;
+  return (w * h) / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h);
+}
+
 function fail(msg) { console.error(`datasets.js: ${msg}`); process.exit(1); }
 
 function jpegSize(file) {
@@ -112,9 +118,17 @@ function pseudo(jsonl, out, conf, namesFile) {
   for (const r of readJsonl(jsonl)) {
     if (r.error) continue;
     const lines = [];
-    for (const d of r.detections) {
+    // The teacher often gives one object two classes (horse and cow): only the better one is kept
+    // when two boxes of different classes overlap by IoU > 0.7.
+    const kept = [];
+    for (const d of [...r.detections].sort((x, y) => y.score - x.score)) {
+      if (d.score < conf) continue;
+      if (kept.some((e) => e.class !== d.class && iou(e.box, d.box) > 0.7)) continue;
+      kept.push(d);
+    }
+    for (const d of kept) {
       const k = names.indexOf(d.class);
-      if (d.score < conf || k < 0) continue;
+      if (k < 0) continue;
       const l = yoloLine(k, d.box[0], d.box[1], d.box[2], d.box[3], r.width, r.height);
       if (l) lines.push(l);
     }
