@@ -45,7 +45,7 @@ TrainConfig train_config(const Args& args) {
                     "weight_decay", "momentum", "nesterov", "warmup_epochs", "warmup_steps", "warmup_mode", "warmup_initial_lr", "final_lr_ratio",
                     "ema", "ema_decay", "clip_grad", "accumulate", "freeze", "workers", "seed", "threads", "rgb",
                     "cache", "strict", "val_period", "patience", "max_batches", "plots", "project", "name", "exist_ok", "resume", "device", "match_names",
-                    "mosaic", "mixup", "hsv", "fliplr", "degrees", "translate", "scale", "shear", "augment",
+                    "mosaic", "mosaic_prob", "mixup", "hsv", "fliplr", "degrees", "translate", "scale", "shear", "augment",
                     "teacher", "kd_weight", "kd_temperature", "amp", "amp_dtype", "world_size", "rank", "local_rank", "master_addr", "master_port", "sync_bn", "nproc", "qat"});
   TrainConfig c;
   c.apply_preset(args.str("preset", "finetune"));
@@ -108,6 +108,9 @@ TrainConfig train_config(const Args& args) {
   // Augmentation switches (Ultralytics names where they exist).
   if (args.has("augment") && !args.boolean("augment", true)) c.augment = AugmentConfig::none();
   c.augment.mosaic = args.boolean("mosaic", c.augment.mosaic);
+  c.augment.mosaic_prob = args.real("mosaic_prob", c.augment.mosaic_prob);
+  if (!(c.augment.mosaic_prob >= 0 && c.augment.mosaic_prob <= 1))
+    throw Error("mosaic_prob=" + args.str("mosaic_prob", "") + ": expected a probability in [0, 1]");
   c.augment.mixup = args.boolean("mixup", c.augment.mixup);
   c.augment.hsv = args.boolean("hsv", c.augment.hsv);
   c.augment.flip_prob = args.real("fliplr", c.augment.flip ? c.augment.flip_prob : 0.0);

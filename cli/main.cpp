@@ -29,7 +29,7 @@ modes:
   train       train or fine-tune on a YOLO, COCO json or Pascal VOC dataset (docs/DATASETS.md)
               data=data.yaml|COCO_DIR|VOC_DIR model=yolo_nas_s|ARCH.yaml weights=PATH epochs=100 batch=16 imgsz=640
               lr0=5e-4 optimizer=AdamW|Adam|SGD workers=1 seed=42 preset=finetune|coco resume=true|PATH
-              freeze=backbone accumulate=1 clip_grad=0 ema=true cache=ram strict=true mosaic= mixup= hsv= ...
+              freeze=backbone accumulate=1 clip_grad=0 ema=true cache=ram strict=true mosaic= mosaic_prob= mixup= hsv= ...
               warmup_mode=epoch|batch warmup_epochs=3 warmup_steps=1000 warmup_initial_lr=1e-6 match_names=true
               val_period=1 patience=0 (>0: stop after that many validations without a better mAP50-95)
               amp=auto|true|false amp_dtype=auto|fp16|bf16 (mixed precision; auto: on for CUDA)

@@ -531,9 +531,15 @@ TEST(Cli, AutolabelWritesADatasetThatChecksAndTrains) {
   EXPECT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("dataset OK"), std::string::npos) << r.output;
   r = run_cli("train data=ds/data.yaml model=" + tiny_dir() + "/tiny_arch.json imgsz=128 batch=4 epochs=1 "
-              "max_batches=2 threads=1 plots=false name=t",
+              "max_batches=2 threads=1 plots=false name=t mosaic_prob=0.25",
               wd);
   EXPECT_EQ(r.code, 0) << r.output;
+  std::ifstream af(fs::path(wd) / "runs/detect/t/args.yaml");
+  const std::string args_yaml((std::istreambuf_iterator<char>(af)), std::istreambuf_iterator<char>());
+  EXPECT_NE(args_yaml.find("mosaic_prob: 0.25"), std::string::npos) << args_yaml;
+  r = run_cli("train data=ds/data.yaml model=" + tiny_dir() + "/tiny_arch.json mosaic_prob=1.5 name=t2", wd);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("mosaic_prob=1.5: expected a probability in [0, 1]"), std::string::npos) << r.output;
 
   // Clear refusals: an existing dataset is never overwritten; unknown classes are named.
   r = run_cli("autolabel source=" + images + " out=ds", wd);
