@@ -62,7 +62,8 @@ Patch transform_cutout(const cv::Mat& src, const SynthPlacement& p) {
     cv::warpAffine(m, w, rot, cv::Size(bw, bh), cv::INTER_LINEAR, cv::BORDER_CONSTANT, cv::Scalar::all(0));
     m = w;
   }
-  if (p.gain != 1.0 || p.bias != 0.0) {
+  const bool colour = p.colour[0] != 1.0 || p.colour[1] != 1.0 || p.colour[2] != 1.0;
+  if (p.gain != 1.0 || p.bias != 0.0 || colour) {
     cv::Mat b(m.size(), CV_8UC4);
     for (int y = 0; y < m.rows; ++y) {
       const cv::Vec4b* s = m.ptr<cv::Vec4b>(y);
@@ -71,24 +72,12 @@ Patch transform_cutout(const cv::Mat& src, const SynthPlacement& p) {
         const int a = s[x][3];
         d[x][3] = static_cast<uint8_t>(a);
         for (int k = 0; k < 3; ++k) {
-          // premultiplied: (c/a * gain + bias) * a = c * gain + bias * a / 255, kept within [0, a]
-          const int v = static_cast<int>(std::lround(s[x][k] * p.gain + p.bias * a / 255.0));
-          d[x][k] = static_cast<uint8_t>(std::clamp(v, 0, a));
+          // premultiplied: (c/a * gain + bias) * a = c * gain + bias * a / 255, kept within [0, a];
+          // then the colour gain of channel k, kept within [0, a] too
+          int v = std::clamp(static_cast<int>(std::lround(s[x][k] * p.gain + p.bias * a / 255.0)), 0, a);
+          if (colour) v = std::clamp(static_cast<int>(std::lround(v * p.colour[k])), 0, a);
+          d[x][k] = static_cast<uint8_t>(v);
         }
-      }
-    }
-    m = b;
-  }
-  if (p.colour[0] != 1.0 || p.colour[1] != 1.0 || p.colour[2] != 1.0) {
-    cv::Mat b(m.size(), CV_8UC4);
-    for (int y = 0; y < m.rows; ++y) {
-      const cv::Vec4b* s = m.ptr<cv::Vec4b>(y);
-      cv::Vec4b* d = b.ptr<cv::Vec4b>(y);
-      for (int x = 0; x < m.cols; ++x) {
-        const int a = s[x][3];
-        d[x][3] = static_cast<uint8_t>(a);
-        for (int k = 0; k < 3; ++k)
-          d[x][k] = static_cast<uint8_t>(std::clamp(static_cast<int>(std::lround(s[x][k] * p.colour[k])), 0, a));
       }
     }
     m = b;
