@@ -15,3 +15,4 @@ fi
 echo
 echo "Annotated photos: $(pwd)/runs/demo/photos/"
 [ -f "$VIDEO" ] && echo "Annotated video:  $(pwd)/runs/demo/video/"
+echo "What the built-in default model finds on these photos, and how well: docs/default_model_report.md"
