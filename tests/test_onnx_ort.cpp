@@ -115,7 +115,8 @@ TEST(OnnxRuntime, ExportGivesOurOutputsAtBatch1To3) {
     ours.run(pb.input.data(), b, 320, 320, boxes, scores);
     const OrtOutputs o = run_ort(onnx, pb.input, b, 320, 320, t, "b" + std::to_string(b));
     ASSERT_EQ(o.dims.at("boxes"), (std::vector<int64_t>{b, 2100, 4}));
-    ASSERT_EQ(o.dims.at("scores"), (std::vector<int64_t>{b, 2100, 25}));
+    const int64_t nc = static_cast<int64_t>(s.lm.meta.names.size());  // the default model's classes
+    ASSERT_EQ(o.dims.at("scores"), (std::vector<int64_t>{b, 2100, nc}));
     double db = 0, ds = 0;
     for (size_t i = 0; i < boxes.size(); ++i) db = std::max(db, double(std::fabs(boxes[i] - o.data.at("boxes")[i])));
     for (size_t i = 0; i < scores.size(); ++i) ds = std::max(ds, double(std::fabs(scores[i] - o.data.at("scores")[i])));
@@ -136,6 +137,7 @@ TEST(OnnxRuntime, NmsInsideGivesOurDetections) {
   const std::string onnx = t.str("nms.onnx");
   std::ofstream(onnx, std::ios::binary) << export_onnx(s.graph, eo);
   OnednnEngine ours(s.graph);
+  const int nc = static_cast<int>(s.lm.meta.names.size());  // the default model's classes
   NmsParams nms;  // the same rule: multi-label, per-class NMS, no candidate cap in play
   nms.conf = 0.25f, nms.iou = 0.7f, nms.top_k = 100000, nms.max_det = 300;
   for (int b = 1; b <= 3; ++b) {
@@ -150,7 +152,7 @@ TEST(OnnxRuntime, NmsInsideGivesOurDetections) {
     size_t want_total = 0;
     for (int i = 0; i < b; ++i) {
       const std::vector<Detection> want =
-          postprocess(boxes.data() + size_t(i) * 2100 * 4, scores.data() + size_t(i) * 2100 * 25, 2100, 25, nms);
+          postprocess(boxes.data() + size_t(i) * 2100 * 4, scores.data() + size_t(i) * 2100 * nc, 2100, nc, nms);
       want_total += want.size();
       std::vector<const float*> got;
       for (int64_t r = 0; r < d[0]; ++r)
