@@ -2,8 +2,8 @@
 # Reproduces the built-in default model (models/yolonas_default.pth, yolo_nas_n at 320, 28 COCO
 # classes) from Debian and npm packages only; nothing else is downloaded.
 #
-#   stage 1  synthetic pre-training: `yolonas synth` (Tux Paint photo stamps pasted with photo-like
-#            compositing on wallpaper photos), yolo_nas_n from scratch, 5 epochs.
+#   stage 1  synthetic pre-training: `yolonas synth` (Tux Paint photo stamps pasted plainly, photo=false,
+#            on wallpaper photos), yolo_nas_n from scratch, 5 epochs: the previous default model's recipe.
 #   stage 2  real photos and video frames from Debian packages (scripts/default_model/collect_images.sh:
 #            GCompris, dlib, fotoxx, GIMP's manual, kivy, node-opencv, forensics samples, pymecavideo),
 #            pseudo-labelled by a COCO detector run in node (scripts/teacher: centernet from npm
@@ -46,7 +46,7 @@ DS="$ROOT/scripts/default_model/datasets.js"
 INIT=${INIT:-}
 if [ -z "$INIT" ]; then
   stamp "stage 1: synthetic pre-training"
-  "$Y" synth out="$WORK/synth1" n_train=5000 n_val=500 imgsz=320 seed=0 workers=2 exist_ok=true
+  "$Y" synth out="$WORK/synth1" n_train=5000 n_val=500 imgsz=320 seed=0 workers=2 photo=false exist_ok=true
   "$Y" train data="$WORK/synth1/data.yaml" model=models/yolo_nas_n.yaml imgsz=320 batch=16 epochs=5 warmup_steps=0 \
     lr0=0.002 warmup_epochs=1 ema_decay=0.99 workers=2 threads=2 seed=0 project="$WORK/runs" name=stage1 exist_ok=true
   INIT="$WORK/runs/stage1/weights/best.pth"
