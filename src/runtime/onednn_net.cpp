@@ -88,6 +88,7 @@ struct OnednnNet::Impl {
     std::vector<std::vector<float>> slots;
     std::vector<memory> acts;
     memory input;
+    std::vector<float> scratch;                           // the steps' scratchpad (one at a time)
     std::vector<std::unordered_map<int, memory>> args;  // per step
   };
   std::mutex ctx_m;
@@ -106,12 +107,24 @@ struct OnednnNet::Impl {
 
   void plan_memory();
 
+  // Every step's primitive takes its scratchpad from the caller (scratchpad_mode::user): with the
+  // library's (default) mode, oneDNN shares one scratchpad among primitives and a primitive must not
+  // run in two threads at once, so concurrent runs (one context each) corrupted each other's
+  // results. Each context owns a scratch buffer as large as the largest step needs.
+  static dnnl::primitive_attr user_scratchpad() {
+    dnnl::primitive_attr a;
+    a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    return a;
+  }
+  std::vector<memory::desc> scratch_mds;  // per step; size 0 when the step needs none
+  size_t scratch_bytes = 0;
+
   // `buf` in the layout `want`: the buffer itself, or a reorder into a new memory added as a step.
   memory as_layout(int buf, const memory::desc& want) {
     const memory& m = buffers[static_cast<size_t>(buf)].mem;
     if (m.get_desc() == want) return m;
     memory out = make_act(want);
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = user_scratchpad();
     // f32 -> int8 (the network input): quantize with the buffer's scale.
     if (m.get_desc().data_type() == dt::f32 && (want.data_type() == dt::u8 || want.data_type() == dt::s8))
       attr.set_output_scales(0, {q->mult[static_cast<size_t>(buf)]});
@@ -197,7 +210,7 @@ struct OnednnNet::Impl {
     const memory::desc src_any(in, src_t, tag::any), w_any(wdims, w_t, tag::any),
         b_md({op.cout}, int8 ? dt::s32 : dt::f32, tag::a), dst_any(out, dst_t, tag::any);
     const memory::dims strides = {op.stride, op.stride}, pad = {op.pad, op.pad};
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = user_scratchpad();
     int binary_index = -1;
     {
       dnnl::post_ops po;
@@ -288,7 +301,7 @@ struct OnednnNet::Impl {
                          (sum ? " +sum" : "")});
     if (requantize) {
       set_output(op, with_dt(dst_md, buf_dt(op.output)));
-      dnnl::primitive_attr qattr;
+      dnnl::primitive_attr qattr = user_scratchpad();
       qattr.set_output_scales(0, {buf_mult(op.output)});
       const memory& q = buffers[static_cast<size_t>(op.output)].mem;
       steps.push_back({dnnl::reorder(conv_dst, q, qattr), {{DNNL_ARG_FROM, conv_dst}, {DNNL_ARG_TO, q}}, "reorder (quantize)"});
@@ -327,7 +340,7 @@ struct OnednnNet::Impl {
     dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src.get_desc(),
                                   memory::desc(in, src.get_desc().data_type(), tag::any), {1, 1}, {kernel, kernel},
                                   {pad, pad}, {pad, pad});
-    dnnl::pooling_forward::primitive_desc pd(d, eng);
+    dnnl::pooling_forward::primitive_desc pd(d, user_scratchpad(), eng);
     set_output(op, pd.dst_desc());
     steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}},
                      "maxpool"});
@@ -343,7 +356,7 @@ struct OnednnNet::Impl {
     }
     buffers[static_cast<size_t>(op.output)].dims = out;
     // The destination in the first input's layout family (blocked in, blocked out).
-    dnnl::concat::primitive_desc pd(1, mds, eng);
+    dnnl::concat::primitive_desc pd(1, mds, eng, user_scratchpad());
     set_output(op, pd.dst_desc());
     Step s{dnnl::concat(pd), {{DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}, "concat"};
     for (size_t i = 0; i < op.inputs.size(); ++i)
@@ -359,7 +372,8 @@ struct OnednnNet::Impl {
     const memory b = as_layout(op.inputs[1], with_dt(a.get_desc(), buffers[static_cast<size_t>(op.inputs[1])].mem.get_desc().data_type()));
     std::vector<float> scales = op.scales;
     for (size_t i = 0; i < 2; ++i) scales[i] *= buf_mult(op.output) / buf_mult(op.inputs[i]);
-    dnnl::sum::primitive_desc pd(with_dt(a.get_desc(), buf_dt(op.output)), scales, {a.get_desc(), b.get_desc()}, eng);
+    dnnl::sum::primitive_desc pd(with_dt(a.get_desc(), buf_dt(op.output)), scales, {a.get_desc(), b.get_desc()}, eng,
+                                 user_scratchpad());
     set_output(op, pd.dst_desc());
     steps.push_back({dnnl::sum(pd),
                      {{DNNL_ARG_MULTIPLE_SRC, a}, {DNNL_ARG_MULTIPLE_SRC + 1, b},
@@ -375,7 +389,8 @@ struct OnednnNet::Impl {
     const memory& m = buffers[static_cast<size_t>(buf)].mem;
     if (m.get_desc() == plain) return m;
     memory out = make_act(plain);
-    steps.push_back({dnnl::reorder(m, out), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}}, "reorder (heads to NHWC)"});
+    steps.push_back({dnnl::reorder(m, out, user_scratchpad()), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}},
+                     "reorder (heads to NHWC)"});
     return out;
   }
 };
@@ -529,6 +544,16 @@ void OnednnNet::Impl::plan_memory() {
     }
   for (const memory& m : reg_plain) reg_acts.push_back(index.at(m.get()));
   for (const memory& m : cls_plain) cls_acts.push_back(index.at(m.get()));
+
+  scratch_mds.clear();
+  for (const Step& st : steps) {
+    const_dnnl_primitive_desc_t cpd = nullptr;
+    if (dnnl_primitive_get_primitive_desc(st.prim.get(), &cpd) != dnnl_success)
+      throw Error("oneDNN runtime: cannot query a primitive (" + st.kind + ")");
+    const dnnl_memory_desc_t* md = dnnl_primitive_desc_query_md(cpd, dnnl_query_scratchpad_md, 0);
+    scratch_mds.push_back(md ? memory::desc(*md) : memory::desc());
+    scratch_bytes = std::max(scratch_bytes, scratch_mds.back().get_size());
+  }
 }
 
 std::unique_ptr<OnednnNet::Impl::Context> OnednnNet::Impl::make_context() {
@@ -547,6 +572,12 @@ std::unique_ptr<OnednnNet::Impl::Context> OnednnNet::Impl::make_context() {
   for (size_t s = 0; s < steps.size(); ++s)
     for (const auto& [arg, src] : arg_source[s])
       c->args[s].emplace(arg, src == kConst ? steps[s].args.at(arg) : src == kInput ? c->input : c->acts[src]);
+  c->scratch.assign(scratch_bytes / sizeof(float) + 16, 0.0f);
+  auto base = reinterpret_cast<uintptr_t>(c->scratch.data());
+  base = (base + 63) & ~static_cast<uintptr_t>(63);
+  for (size_t s = 0; s < steps.size(); ++s)
+    if (scratch_mds[s].get_size() > 0)
+      c->args[s].emplace(DNNL_ARG_SCRATCHPAD, memory(scratch_mds[s], eng, reinterpret_cast<void*>(base)));
   return c;
 }
 
