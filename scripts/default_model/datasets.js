@@ -15,20 +15,7 @@
 const fs = require('fs');
 const path = require('path');
 
-const COCO80 = ['person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train', 'truck', 'boat',
-  'traffic light', 'fire hydrant', 'stop sign', 'parking meter', 'bench', 'bird', 'cat', 'dog', 'horse', 'sheep',
-  'cow', 'elephant', 'bear', 'zebra', 'giraffe', 'backpack', 'umbrella', 'handbag', 'tie', 'suitcase', 'frisbee',
-  'skis', 'snowboard', 'sports ball', 'kite', 'baseball bat', 'baseball glove', 'skateboard', 'surfboard',
-  'tennis racket', 'bottle', 'wine glass', 'cup', 'fork', 'knife', 'spoon', 'bowl', 'banana', 'apple', 'sandwich',
-  'orange', 'broccoli', 'carrot', 'hot dog', 'pizza', 'donut', 'cake', 'chair', 'couch', 'potted plant', 'bed',
-  'dining table', 'toilet', 'tv', 'laptop', 'mouse', 'remote', 'keyboard', 'cell phone', 'microwave', 'oven',
-  'toaster', 'sink', 'refrigerator', 'book', 'clock', 'vase', 'scissors', 'teddy bear', 'hair drier', 'toothbrush'];
-
-function iou(a, b) {
-  const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]), h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
-  if (w <= 0 || h <= 0) return 0;
-  return (w * h) / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h);
-}
+const { COCO80, iou, flatName } = require('./common.js');
 
 function fail(msg) { console.error(`datasets.js: ${msg}`); process.exit(1); }
 
@@ -65,11 +52,6 @@ function yoloLine(cls, x1, y1, x2, y2, w, h) {
   return `${cls} ${f((x1 + x2) / 2 / w)} ${f((y1 + y2) / 2 / h)} ${f((x2 - x1) / w)} ${f((y2 - y1) / h)}`;
 }
 
-function stem(file) {
-  // unique and readable: package-relative path flattened
-  return file.replace(/^\/+/, '').replace(/\.[^.\/]*$/, '').replace(/[\/ ]/g, '_');
-}
-
 function evalSet(gtFile, out) {
   const rows = {};
   for (const line of fs.readFileSync(gtFile, 'utf8').split('\n')) {
@@ -84,7 +66,7 @@ function evalSet(gtFile, out) {
   for (const [img, boxes] of Object.entries(rows)) {
     if (!fs.existsSync(img)) fail(`${img}: missing (install the Debian package that ships it)`);
     const { w, h } = jpegSize(img);
-    const s = stem(img);
+    const s = flatName(img);
     fs.copyFileSync(img, path.join(out, 'images/val', `${s}.jpg`));
     const lines = boxes.map(([c, x1, y1, x2, y2]) => yoloLine(c, x1, y1, x2, y2, w, h)).filter(Boolean);
     fs.writeFileSync(path.join(out, 'labels/val', `${s}.txt`), lines.join('\n') + '\n');
@@ -95,7 +77,7 @@ function evalSet(gtFile, out) {
   // split, category ids = class indices: `yolonas val gt=OUT/instances.json pred=...` scores any
   // detector's results (the teacher's, see `preds`).
   const coco = { images: [], annotations: [], categories: COCO80.map((n, i) => ({ id: i, name: n })) };
-  Object.keys(rows).map((img) => [stem(img), img]).sort((x, y) => (x[0] < y[0] ? -1 : 1)).forEach(([s, img], id) => {
+  Object.keys(rows).map((img) => [flatName(img), img]).sort((x, y) => (x[0] < y[0] ? -1 : 1)).forEach(([s, img], id) => {
     const { w, h } = jpegSize(img);
     coco.images.push({ id, file_name: `${s}.jpg`, width: w, height: h, source: img });
     for (const [c, x1, y1, x2, y2] of rows[img])

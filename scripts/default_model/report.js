@@ -10,16 +10,9 @@
 const fs = require('fs');
 const path = require('path');
 
-const iou = (a, b) => {
-  const w = Math.min(a[2], b[2]) - Math.max(a[0], b[0]), h = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
-  if (w <= 0 || h <= 0) return 0;
-  const i = w * h;
-  return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i);
-};
-// Images are named as datasets.js names the eval set's copies: the source path without its leading
-// '/' and extension, '/' -> '_' (predict's image_id on those copies; the teacher's file paths).
-const flat = (f) => f.replace(/^\/+/, '').replace(/\.[^.\/]*$/, '').replace(/[\/ ]/g, '_');
-const stemOf = (f) => (f.startsWith('/') ? flat(f) : path.basename(f).replace(/\.[^.]*$/, ''));
+const { iou, flatName } = require('./common.js');
+
+const stemOf = (f) => (f.startsWith('/') ? flatName(f) : path.basename(f).replace(/\.[^.]*$/, ''));
 const shortName = (k) => k.replace(/^usr_share_(darknet_data_|doc_labelme-examples_examples_bbox_detection_data_dataset_voc_JPEGImages_)/, '');
 
 const EVERY_FRAME = Symbol('every frame listed');
