@@ -1,6 +1,8 @@
 // Dataset plumbing for scripts/train_default_model.sh (training-data preparation, not the product).
-//   node datasets.js eval GT.txt OUT                 hand-checked boxes (assets/real_photos_gt.txt) ->
-//                                                    a YOLO dataset OUT (val split, COCO-80 names)
+//   node datasets.js eval GT.txt OUT [ROOT]          hand-checked boxes (assets/real_photos_gt.txt) ->
+//                                                    a YOLO dataset OUT (val split, COCO-80 names); a
+//                                                    photo missing at its path is looked for under ROOT
+//                                                    (scripts/default_model/fetch_heldout.sh)
 //   node datasets.js pseudo TEACHER.jsonl OUT CONF NAMES_FILE
 //                                                    teacher detections with score >= CONF of the
 //                                                    classes in NAMES_FILE -> YOLO dataset OUT
@@ -10,6 +12,10 @@
 //   node datasets.js stats TEACHER.jsonl CONF        boxes and images per class at score >= CONF
 //   node datasets.js preds TEACHER.jsonl INSTANCES   the teacher's detections on the eval set as COCO
 //                                                    results (stdout) for `yolonas val gt= pred=`
+//   node datasets.js backgrounds TEACHER.jsonl PSEUDO_DIR MAX_SCORE
+//                                                    the training pictures of PSEUDO_DIR in which the
+//                                                    teacher saw nothing (no detection of any COCO class
+//                                                    at score >= MAX_SCORE): backgrounds for paste_real
 // NAMES_FILE: one COCO class name per line, in class-id order.
 'use strict';
 const fs = require('fs');
@@ -19,9 +25,12 @@ const { COCO80, iou, flatName } = require('./common.js');
 
 function fail(msg) { console.error(`datasets.js: ${msg}`); process.exit(1); }
 
-function jpegSize(file) {
+// Width and height from a JPEG's frame header or a PNG's IHDR chunk.
+function imageSize(file) {
   const b = fs.readFileSync(file);
-  if (b[0] !== 0xff || b[1] !== 0xd8) fail(`${file}: not a JPEG file`);
+  if (b.length >= 24 && b.readUInt32BE(0) === 0x89504e47 && b.toString('latin1', 12, 16) === 'IHDR')
+    return { w: b.readUInt32BE(16), h: b.readUInt32BE(20) };
+  if (b[0] !== 0xff || b[1] !== 0xd8) fail(`${file}: neither a JPEG nor a PNG file`);
   for (let i = 2; i + 9 < b.length;) {
     if (b[i] !== 0xff) { ++i; continue; }
     const m = b[i + 1];
@@ -52,7 +61,7 @@ function yoloLine(cls, x1, y1, x2, y2, w, h) {
   return `${cls} ${f((x1 + x2) / 2 / w)} ${f((y1 + y2) / 2 / h)} ${f((x2 - x1) / w)} ${f((y2 - y1) / h)}`;
 }
 
-function evalSet(gtFile, out) {
+function evalSet(gtFile, out, root) {
   const rows = {};
   for (const line of fs.readFileSync(gtFile, 'utf8').split('\n')) {
     if (!line.trim() || line.startsWith('#')) continue;
@@ -63,11 +72,14 @@ function evalSet(gtFile, out) {
   }
   fs.mkdirSync(path.join(out, 'images/val'), { recursive: true });
   fs.mkdirSync(path.join(out, 'labels/val'), { recursive: true });
+  // A photo is named after its path in GT (flattened) even when it is read from under ROOT.
+  const source = (img) => (!fs.existsSync(img) && root && fs.existsSync(path.join(root, img)) ? path.join(root, img) : img);
   for (const [img, boxes] of Object.entries(rows)) {
-    if (!fs.existsSync(img)) fail(`${img}: missing (install the Debian package that ships it)`);
-    const { w, h } = jpegSize(img);
+    if (!fs.existsSync(source(img)))
+      fail(`${img}: missing (install the Debian package that ships it, or run scripts/default_model/fetch_heldout.sh)`);
+    const { w, h } = imageSize(source(img));
     const s = flatName(img);
-    fs.copyFileSync(img, path.join(out, 'images/val', `${s}.jpg`));
+    fs.copyFileSync(source(img), path.join(out, 'images/val', `${s}${path.extname(img).toLowerCase()}`));
     const lines = boxes.map(([c, x1, y1, x2, y2]) => yoloLine(c, x1, y1, x2, y2, w, h)).filter(Boolean);
     fs.writeFileSync(path.join(out, 'labels/val', `${s}.txt`), lines.join('\n') + '\n');
   }
@@ -78,8 +90,8 @@ function evalSet(gtFile, out) {
   // detector's results (the teacher's, see `preds`).
   const coco = { images: [], annotations: [], categories: COCO80.map((n, i) => ({ id: i, name: n })) };
   Object.keys(rows).map((img) => [flatName(img), img]).sort((x, y) => (x[0] < y[0] ? -1 : 1)).forEach(([s, img], id) => {
-    const { w, h } = jpegSize(img);
-    coco.images.push({ id, file_name: `${s}.jpg`, width: w, height: h, source: img });
+    const { w, h } = imageSize(source(img));
+    coco.images.push({ id, file_name: `${s}${path.extname(img).toLowerCase()}`, width: w, height: h, source: source(img) });
     for (const [c, x1, y1, x2, y2] of rows[img])
       coco.annotations.push({ id: coco.annotations.length + 1, image_id: id, category_id: c, iscrowd: 0,
         bbox: [x1, y1, x2 - x1, y2 - y1], area: (x2 - x1) * (y2 - y1) });
@@ -185,10 +197,22 @@ function stats(jsonl, conf) {
     console.log(`${k.padEnd(16)} ${String(v.boxes).padStart(5)} boxes ${String(v.images).padStart(5)} images`);
 }
 
+function backgrounds(jsonl, dir, maxScore) {
+  let n = 0;
+  for (const r of readJsonl(jsonl)) {
+    if (r.error || r.detections.some((d) => d.score >= maxScore)) continue;
+    const img = path.join(dir, 'images/train', path.basename(r.file).replace(/\.[^.]*$/, '') + '.jpg');
+    if (fs.existsSync(img)) { console.log(path.resolve(img)); ++n; }
+  }
+  if (!n) fail(`${jsonl}: no training picture of ${dir} is free of detections at score >= ${maxScore}`);
+}
+
 const [cmd, ...a] = process.argv.slice(2);
-if (cmd === 'eval' && a.length === 2) evalSet(a[0], a[1]);
+if (cmd === 'eval' && (a.length === 2 || a.length === 3)) evalSet(a[0], a[1], a[2]);
 else if (cmd === 'pseudo' && a.length === 4) pseudo(a[0], a[1], Number(a[2]), a[3]);
 else if (cmd === 'remap' && a.length === 2) remap(a[0], a[1]);
 else if (cmd === 'stats' && a.length === 2) stats(a[0], Number(a[1]));
 else if (cmd === 'preds' && a.length === 2) preds(a[0], a[1]);
-else fail('usage: eval GT OUT | pseudo JSONL OUT CONF NAMES | remap YOLO_DIR NAMES | stats JSONL CONF | preds JSONL INSTANCES');
+else if (cmd === 'backgrounds' && a.length === 3) backgrounds(a[0], a[1], Number(a[2]));
+else fail('usage: eval GT OUT [ROOT] | pseudo JSONL OUT CONF NAMES | remap YOLO_DIR NAMES | stats JSONL CONF | ' +
+  'preds JSONL INSTANCES | backgrounds JSONL PSEUDO_DIR MAX_SCORE');

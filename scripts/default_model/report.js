@@ -1,6 +1,7 @@
 // Markdown report of a detector on the hand-checked real photos and on vtest.avi (issue 13's figures).
-// usage: node report.js GT.txt CONF NAME=DETECTIONS... [--video NAME=DETECTIONS]
-//   GT.txt: assets/real_photos_gt.txt. DETECTIONS: `yolonas predict save_json=true`'s predictions.json
+// usage: node report.js [--root ROOT] GT.txt CONF NAME=DETECTIONS... [--video NAME=DETECTIONS]
+//   GT.txt: assets/real_photos_gt.txt or assets/heldout_photos_gt.txt; ROOT: where fetch_heldout.sh
+//   unpacked the photos that are not installed (a detection file names them under ROOT). DETECTIONS: `yolonas predict save_json=true`'s predictions.json
 //   (image_id = file stem, category_name) or the teacher's .jsonl (scripts/teacher/label.js).
 //   CONF: the score from which a detection counts as found (the model's own threshold).
 // For each photo: what is found (class, score) and which hand-boxed objects are found (same class,
@@ -12,8 +13,13 @@ const path = require('path');
 
 const { iou, flatName } = require('./common.js');
 
-const stemOf = (f) => (f.startsWith('/') ? flatName(f) : path.basename(f).replace(/\.[^.]*$/, ''));
-const shortName = (k) => k.replace(/^usr_share_(darknet_data_|doc_labelme-examples_examples_bbox_detection_data_dataset_voc_JPEGImages_)/, '');
+let ROOT = null;
+const stemOf = (f) => {
+  if (ROOT && f.startsWith(ROOT + '/')) f = f.slice(ROOT.length);
+  return f.startsWith('/') ? flatName(f) : path.basename(f).replace(/\.[^.]*$/, '');
+};
+const shortName = (k) => k.replace(/^usr_share_(darknet_data_|doc_labelme-examples_examples_bbox_detection_data_dataset_voc_JPEGImages_|doc_opencv-doc_examples_data_)/, '')
+  .replace(/^usr_lib_python3_dist-packages_skimage_data_/, 'skimage ').replace(/^npm_@vladmandic_face-api@[0-9.]+_demo_/, 'face-api ');
 
 const EVERY_FRAME = Symbol('every frame listed');
 
@@ -98,7 +104,11 @@ function video(name, dets, conf) {
 }
 
 const args = process.argv.slice(2);
-if (args.length < 3) { console.error('usage: node report.js GT.txt CONF NAME=DETECTIONS... [--video NAME=DETECTIONS]'); process.exit(2); }
+if (args[0] === '--root') { ROOT = path.resolve(args[1]); args.splice(0, 2); }
+if (args.length < 3) {
+  console.error('usage: node report.js [--root ROOT] GT.txt CONF NAME=DETECTIONS... [--video NAME=DETECTIONS]');
+  process.exit(2);
+}
 const gt = readGt(args[0]);
 const conf = Number(args[1]);
 for (let i = 2; i < args.length; ++i) {
