@@ -11,6 +11,8 @@
 #   stage 3  6 more epochs on the same data from stage 2's best, at a lower learning rate.
 #   stage 4  copy-paste: the teacher's real objects cut out (scripts/default_model/paste_real.cpp) and
 #            pasted onto object-free pictures, added to stage 2's data; 6 epochs from stage 3's best.
+#            (A stage 5, the same with a new paste set and lr0 0.0006, was tried and not kept: see
+#            docs/DEFAULT_MODEL.md.)
 #   then     export, and the evaluation report (scripts/default_model/evaluate.sh).
 #
 # The evaluation photos are never read for training: darknet's samples, labelme-examples, opencv-doc
@@ -111,7 +113,8 @@ fi
 # The teacher's boxes at score >= 0.4 are cut out of the real pictures (GrabCut from the box) and pasted
 # onto object-free pictures (real ones the teacher saw nothing in, minus program screenshots, and
 # synth's background photos, listed three times), 1-4 per image at 20-100 % of the short side: the few
-# real animals and vehicles are seen at many sizes and places, and often large.
+# real animals and vehicles are seen at many sizes and places, and often large. 1500 such images are
+# added to stage 2's data.
 if [ "$EPOCHS4" -gt 0 ]; then
   stamp "stage 4: real cut-outs pasted, $EPOCHS4 epochs at lr0=0.001"
   g++ -O2 -std=c++17 -o "$WORK/paste_real" scripts/default_model/paste_real.cpp $(pkg-config --cflags --libs opencv4)
