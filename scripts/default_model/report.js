@@ -1,8 +1,9 @@
 // Markdown report of a detector on the hand-checked real photos and on vtest.avi (issue 13's figures).
 // usage: node report.js [--root ROOT] GT.txt CONF NAME=DETECTIONS... [--video NAME=DETECTIONS]
 //   GT.txt: assets/real_photos_gt.txt or assets/heldout_photos_gt.txt; ROOT: where fetch_heldout.sh
-//   unpacked the photos that are not installed (a detection file names them under ROOT). DETECTIONS: `yolonas predict save_json=true`'s predictions.json
-//   (image_id = file stem, category_name) or the teacher's .jsonl (scripts/teacher/label.js).
+//   unpacked the photos that are not installed (a detection file names them under ROOT).
+//   DETECTIONS: `yolonas predict save_json=true`'s predictions.json (image_id = file stem,
+//   category_name) or the teacher's .jsonl (scripts/teacher/label.js).
 //   CONF: the score from which a detection counts as found (the model's own threshold).
 // For each photo: what is found (class, score) and which hand-boxed objects are found (same class,
 // IoU >= 0.5). Confident mistakes: detections scoring >= 0.5 whose class is wrong for the object
