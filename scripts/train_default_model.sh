@@ -48,6 +48,27 @@ Y="$ROOT/build/yolonas"
 CLASSES="$ROOT/scripts/default_model/classes.txt"
 DS="$ROOT/scripts/default_model/datasets.js"
 
+# stage_yaml NAME COMMENT TRAIN_DIRS: WORK/NAME.yaml, the 28 classes, validated on synth2 + pseudo val.
+stage_yaml() {
+  {
+    echo "# the default model's $2"
+    echo "path: \"$WORK\""
+    echo "train: [$3]"
+    echo "val: [synth2/images/val, pseudo/images/val]"
+    echo "names:"
+    grep -v '^#' "$CLASSES" | awk '{printf "  %d: \"%s\"\n", NR-1, $0}'
+  } > "$WORK/$1.yaml"
+}
+# finetune NAME DATA WEIGHTS EPOCHS LR0 WARMUP_STEPS SEED: one fine-tuning run on WORK/DATA.yaml; sets
+# FINAL to its best checkpoint. Mosaic on half of the samples only (the finetune preset's is 1): the
+# other half keeps objects as large as the photos show them.
+finetune() {
+  "$Y" train data="$WORK/$2.yaml" weights="$3" imgsz=320 batch=16 epochs="$4" lr0="$5" mosaic_prob=0.5 \
+    warmup_mode=batch warmup_steps="$6" ema_decay=0.99 workers=2 threads=2 seed="$7" cache=ram \
+    project="$WORK/runs" name="$1" exist_ok=true
+  FINAL="$WORK/runs/$1/weights/best.pth"
+}
+
 # ---- stage 1: synthetic pre-training ----
 INIT=${INIT:-}
 if [ -z "$INIT" ]; then
@@ -86,28 +107,13 @@ done
 # Objects up to 95 % of the short side: real photos often show one big animal.
 "$Y" synth out="$WORK/synth2" n_train=1500 n_val=200 imgsz=320 seed=1 workers=2 max_size=0.95 exist_ok=true
 node "$DS" remap "$WORK/synth2" "$CLASSES"
-{
-  echo "# the default model's stage 2: synth + pseudo-labelled real photos"
-  echo "path: \"$WORK\""
-  echo "train: [$TRAIN_DIRS]"
-  echo "val: [synth2/images/val, pseudo/images/val]"
-  echo "names:"
-  grep -v '^#' "$CLASSES" | awk '{printf "  %d: \"%s\"\n", NR-1, $0}'
-} > "$WORK/stage2.yaml"
+stage_yaml stage2 "stage 2: synth + pseudo-labelled real photos" "$TRAIN_DIRS"
 stamp "stage 2: fine-tuning from $INIT"
-# Mosaic on half of the samples only (the finetune preset's is 1): the other half keeps objects as
-# large as the photos show them.
-"$Y" train data="$WORK/stage2.yaml" weights="$INIT" imgsz=320 batch=16 epochs="$EPOCHS2" lr0=0.0015 mosaic_prob=0.5 \
-  warmup_mode=batch warmup_steps=100 ema_decay=0.99 workers=2 threads=2 seed=0 cache=ram \
-  project="$WORK/runs" name=stage2 exist_ok=true
+finetune stage2 stage2 "$INIT" "$EPOCHS2" 0.0015 100 0
 # ---- stage 3: the same data, a second, lower cosine (stage 2's validation mAP was still rising) ----
-FINAL="$WORK/runs/stage2/weights/best.pth"
 if [ "$EPOCHS3" -gt 0 ]; then
   stamp "stage 3: $EPOCHS3 more epochs at lr0=0.0008"
-  "$Y" train data="$WORK/stage2.yaml" weights="$FINAL" imgsz=320 batch=16 epochs="$EPOCHS3" lr0=0.0008 mosaic_prob=0.5 \
-    warmup_mode=batch warmup_steps=50 ema_decay=0.99 workers=2 threads=2 seed=1 cache=ram \
-    project="$WORK/runs" name=stage3 exist_ok=true
-  FINAL="$WORK/runs/stage3/weights/best.pth"
+  finetune stage3 stage2 "$FINAL" "$EPOCHS3" 0.0008 50 1
 fi
 # ---- stage 4: copy-paste of real objects ----
 # The teacher's boxes at score >= 0.4 are cut out of the real pictures (GrabCut from the box) and pasted
@@ -126,18 +132,9 @@ if [ "$EPOCHS4" -gt 0 ]; then
     grep -o 'path: [^,}]*' assets/synth_assets.yaml | cut -d' ' -f2 | while read -r f; do [ -f "$f" ] && echo "$f"; done
   done >> "$WORK/paste_backgrounds.txt"
   "$WORK/paste_real" "$WORK/pseudo40" "$WORK/paste_backgrounds.txt" "$WORK/paste" 1500 320 7
-  {
-    echo "# the default model's stage 4: synth + pseudo-labelled real photos + pasted real cut-outs"
-    echo "path: \"$WORK\""
-    echo "train: [synth2/images/train, pseudo/images/train, pseudo_pos1/images/train, pseudo_pos2/images/train, paste/images/train]"
-    echo "val: [synth2/images/val, pseudo/images/val]"
-    echo "names:"
-    grep -v '^#' "$CLASSES" | awk '{printf "  %d: \"%s\"\n", NR-1, $0}'
-  } > "$WORK/stage4.yaml"
-  "$Y" train data="$WORK/stage4.yaml" weights="$FINAL" imgsz=320 batch=16 epochs="$EPOCHS4" lr0=0.001 mosaic_prob=0.5 \
-    warmup_mode=batch warmup_steps=50 ema_decay=0.99 workers=2 threads=2 seed=2 cache=ram \
-    project="$WORK/runs" name=stage4 exist_ok=true
-  FINAL="$WORK/runs/stage4/weights/best.pth"
+  stage_yaml stage4 "stage 4: synth + pseudo-labelled real photos + pasted real cut-outs" \
+    "synth2/images/train, pseudo/images/train, pseudo_pos1/images/train, pseudo_pos2/images/train, paste/images/train"
+  finetune stage4 stage4 "$FINAL" "$EPOCHS4" 0.001 50 2
 fi
 "$Y" export weights="$FINAL" format=pth out=models/yolonas_default.pth
 stamp "evaluating"

@@ -1,6 +1,5 @@
 #include "yolonas/api/detector.h"
 
-#include <cstdio>
 #include <optional>
 
 #include "yolonas/core/error.h"
@@ -76,9 +75,7 @@ Detector Detector::load(const DetectorOptions& options) {
   if (options.model.empty() && options.weights.empty() && !options.random_init) {
     // The built-in default model, as a model file when the build made one (it does), else its checkpoint.
     file = find_default_model(true);
-    if (!file.empty())
-      std::fprintf(stderr, "using the built-in default model %s (yolo_nas_n, 28 COCO classes, weak on real photos: docs/DEFAULT_MODEL.md; pass model= and "
-                           "weights= for your own)\n", file.c_str());
+    if (!file.empty()) print_default_model_notice(file);
   }
   if (!file.empty()) {
     if (!options.weights.empty() && !options.model.empty() && options.weights != options.model &&

@@ -40,6 +40,11 @@ std::string canonical_variant(const std::string& m) {
 
 }  // namespace
 
+void print_default_model_notice(const std::string& path) {
+  std::fprintf(stderr, "using the built-in default model %s (yolo_nas_n, 28 COCO classes, weak on real photos: "
+                       "docs/DEFAULT_MODEL.md; pass model= and weights= for your own)\n", path.c_str());
+}
+
 std::string find_default_model(bool model_file) {
   if (const char* env = std::getenv("YOLONAS_DEFAULT_MODEL")) {  // it wins, in its own format
     const bool is_file = ends_with(lower(env), ".ynas");
@@ -90,8 +95,7 @@ LoadedModel load_model(const ModelSource& o) {
     if (weights.empty())
       throw Error("no model= or weights= given and the built-in default model (models/yolonas_default.pth) was not "
                   "found; set YOLONAS_DEFAULT_MODEL or pass weights=PATH");
-    std::fprintf(stderr, "using the built-in default model %s (yolo_nas_n, 28 COCO classes, weak on real photos: docs/DEFAULT_MODEL.md; pass model= and "
-                 "weights= for your own)\n", weights.c_str());
+    print_default_model_notice(weights);
   }
   if (is_checkpoint_file(model)) {  // Ultralytics habit: model=path/to/weights.pth
     if (!weights.empty() && weights != model)

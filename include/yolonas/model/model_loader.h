@@ -38,6 +38,10 @@ torch::Device parse_device(const std::string& spec);
 // checkpoint (training, fine-tuning). "" when there is none.
 std::string find_default_model(bool model_file);
 
+// The one-line notice on stderr that says the built-in default model at `path` is in use, what it
+// is, and how to pass your own.
+void print_default_model_notice(const std::string& path);
+
 // Text of the error given when a built-in model is requested without weights.
 std::string missing_weights_message(const std::string& model);
 
