@@ -13,8 +13,8 @@
 #            pasted onto object-free pictures, added to stage 2's data; 6 epochs from stage 3's best.
 #   stage 5  a new paste set with smaller objects (8-100 % of the short side instead of 20-100 %) in
 #            place of stage 4's, plus kphotoalbum's demo photos; 6 epochs from stage 4's best, its last
-#            epoch ships. (An earlier stage 5, a new paste set at 20-100 % and lr0 0.0006, was not
-#            kept: see docs/DEFAULT_MODEL.md.)
+#            epoch ships. (An earlier stage 5, a new paste set at 20-100 % and lr0 0.0006, and a stage
+#            6, 4 more epochs of stage 5 at lr0 0.0004, were not kept: see docs/DEFAULT_MODEL.md.)
 #   then     export, and the evaluation report (scripts/default_model/evaluate.sh).
 #
 # The evaluation photos are never read for training: darknet's samples, labelme-examples, opencv-doc
