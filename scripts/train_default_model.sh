@@ -158,7 +158,7 @@ if [ "$EPOCHS5" -gt 0 ]; then
   stage_yaml stage5 "stage 5: stage 4's data with smaller pasted objects, plus kphotoalbum's photos" \
     "synth2/images/train, pseudo/images/train, pseudo_pos1/images/train, pseudo_pos2/images/train, pseudo_kpa/images/train, paste_small/images/train"
   finetune stage5 stage5 "$FINAL" "$EPOCHS5" 0.001 50 3
-  # Its last epoch ships, not its best on val: val (the packages' photos) ranked epochs 4-6 within
+  # Its last epoch ships, not its best on val: val (the packages' photos) put epochs 4 and 6 within
   # 0.004 mAP50-95 and disagreed with the real photos (docs/DEFAULT_MODEL.md).
   FINAL="$WORK/runs/stage5/weights/last.pth"
 fi
