@@ -63,6 +63,14 @@ stage_yaml() {
     grep -v '^#' "$CLASSES" | awk '{printf "  %d: \"%s\"\n", NR-1, $0}'
   } > "$WORK/$1.yaml"
 }
+# teacher_label DIR LIST JSONL: the teacher's detections (score >= 0.15) on WORK/real/DIR/*.jpg, listed
+# in WORK/real/LIST, into WORK/real/JSONL; kept when JSONL already exists (labelling is the slow part).
+teacher_label() {
+  ls "$WORK/real/$1"/*.jpg > "$WORK/real/$2"
+  [ -s "$WORK/real/$3" ] && return 0
+  stamp "pseudo-labelling $(wc -l < "$WORK/real/$2") pictures of real/$1 with the teacher"
+  node scripts/teacher/label.js --model centernet --list "$WORK/real/$2" --out "$WORK/real/$3" --threads 2 --min-score 0.15
+}
 # finetune NAME DATA WEIGHTS EPOCHS LR0 WARMUP_STEPS SEED: one fine-tuning run on WORK/DATA.yaml; sets
 # FINAL to its best checkpoint. Mosaic on half of the samples only (the finetune preset's is 1): the
 # other half keeps objects as large as the photos show them.
@@ -86,12 +94,7 @@ fi
 # ---- stage 2: pseudo-labelled real photos + synth ----
 stamp "stage 2: collecting real photos"
 bash scripts/default_model/collect_images.sh "$WORK"
-ls "$WORK"/real/raw/*.jpg > "$WORK/real/list.txt"
-if [ ! -s "$WORK/real/centernet.jsonl" ]; then
-  stamp "stage 2: pseudo-labelling $(wc -l < "$WORK/real/list.txt") pictures with the teacher"
-  node scripts/teacher/label.js --model centernet --list "$WORK/real/list.txt" --out "$WORK/real/centernet.jsonl" \
-    --threads 2 --min-score 0.15
-fi
+teacher_label raw list.txt centernet.jsonl
 node "$DS" stats "$WORK/real/centernet.jsonl" 0.3
 rm -rf "$WORK/pseudo" "$WORK"/pseudo_pos*
 node "$DS" pseudo "$WORK/real/centernet.jsonl" "$WORK/pseudo" 0.3 "$CLASSES"
@@ -147,11 +150,7 @@ fi
 # labelled by the teacher on their own and added once.
 if [ "$EPOCHS5" -gt 0 ]; then
   stamp "stage 5: smaller pasted objects, $EPOCHS5 epochs at lr0=0.001"
-  ls "$WORK"/real/raw2/*.jpg > "$WORK/real/list_raw2.txt"
-  if [ ! -s "$WORK/real/centernet_raw2.jsonl" ]; then
-    node scripts/teacher/label.js --model centernet --list "$WORK/real/list_raw2.txt" \
-      --out "$WORK/real/centernet_raw2.jsonl" --threads 2 --min-score 0.15
-  fi
+  teacher_label raw2 list_raw2.txt centernet_raw2.jsonl
   rm -rf "$WORK/pseudo_kpa" "$WORK/paste_small"
   node "$DS" pseudo "$WORK/real/centernet_raw2.jsonl" "$WORK/pseudo_kpa" 0.3 "$CLASSES"
   "$WORK/paste_real" "$WORK/pseudo40" "$WORK/paste_backgrounds.txt" "$WORK/paste_small" 1500 320 8 0.08

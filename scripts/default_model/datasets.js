@@ -25,6 +25,9 @@ const { COCO80, iou, flatName } = require('./common.js');
 
 function fail(msg) { console.error(`datasets.js: ${msg}`); process.exit(1); }
 
+// A picture's file name without folder and extension: its name in a pseudo-labelled set.
+const stemOf = (file) => path.basename(file).replace(/\.[^.]*$/, '');
+
 // Width and height from a JPEG's frame header or a PNG's IHDR chunk.
 function imageSize(file) {
   const b = fs.readFileSync(file);
@@ -72,14 +75,19 @@ function evalSet(gtFile, out, root) {
   }
   fs.mkdirSync(path.join(out, 'images/val'), { recursive: true });
   fs.mkdirSync(path.join(out, 'labels/val'), { recursive: true });
-  // A photo is named after its path in GT (flattened) even when it is read from under ROOT.
-  const source = (img) => (!fs.existsSync(img) && root && fs.existsSync(path.join(root, img)) ? path.join(root, img) : img);
-  for (const [img, boxes] of Object.entries(rows)) {
-    if (!fs.existsSync(source(img)))
+  // Each photo's file (under ROOT when it is not at its own path) and size, read once. A photo is
+  // named after its path in GT (flattened) even when it is read from under ROOT.
+  const found = {};
+  for (const img of Object.keys(rows)) {
+    const src = !fs.existsSync(img) && root && fs.existsSync(path.join(root, img)) ? path.join(root, img) : img;
+    if (!fs.existsSync(src))
       fail(`${img}: missing (install the Debian package that ships it, or run scripts/default_model/fetch_heldout.sh)`);
-    const { w, h } = imageSize(source(img));
+    found[img] = { src, ...imageSize(src) };
+  }
+  for (const [img, boxes] of Object.entries(rows)) {
+    const { src, w, h } = found[img];
     const s = flatName(img);
-    fs.copyFileSync(source(img), path.join(out, 'images/val', `${s}${path.extname(img).toLowerCase()}`));
+    fs.copyFileSync(src, path.join(out, 'images/val', `${s}${path.extname(img).toLowerCase()}`));
     const lines = boxes.map(([c, x1, y1, x2, y2]) => yoloLine(c, x1, y1, x2, y2, w, h)).filter(Boolean);
     fs.writeFileSync(path.join(out, 'labels/val', `${s}.txt`), lines.join('\n') + '\n');
   }
@@ -90,8 +98,8 @@ function evalSet(gtFile, out, root) {
   // detector's results (the teacher's, see `preds`).
   const coco = { images: [], annotations: [], categories: COCO80.map((n, i) => ({ id: i, name: n })) };
   Object.keys(rows).map((img) => [flatName(img), img]).sort((x, y) => (x[0] < y[0] ? -1 : 1)).forEach(([s, img], id) => {
-    const { w, h } = imageSize(source(img));
-    coco.images.push({ id, file_name: `${s}${path.extname(img).toLowerCase()}`, width: w, height: h, source: source(img) });
+    const { src, w, h } = found[img];
+    coco.images.push({ id, file_name: `${s}${path.extname(img).toLowerCase()}`, width: w, height: h, source: src });
     for (const [c, x1, y1, x2, y2] of rows[img])
       coco.annotations.push({ id: coco.annotations.length + 1, image_id: id, category_id: c, iscrowd: 0,
         bbox: [x1, y1, x2 - x1, y2 - y1], area: (x2 - x1) * (y2 - y1) });
@@ -127,7 +135,7 @@ function pseudo(jsonl, out, conf, namesFile) {
       if (l) lines.push(l);
     }
     // Objects of classes outside the list stay unlabelled (background for this model).
-    const s = path.basename(r.file).replace(/\.[^.]*$/, '');
+    const s = stemOf(r.file);
     const split = images % 10 === 9 ? 'val' : 'train';  // every 10th image held out for validation
     const dst = path.join(out, 'images', split, `${s}.jpg`);
     if (!fs.existsSync(dst)) fs.symlinkSync(path.resolve(r.file), dst);
@@ -201,7 +209,7 @@ function backgrounds(jsonl, dir, maxScore) {
   let n = 0;
   for (const r of readJsonl(jsonl)) {
     if (r.error || r.detections.some((d) => d.score >= maxScore)) continue;
-    const img = path.join(dir, 'images/train', path.basename(r.file).replace(/\.[^.]*$/, '') + '.jpg');
+    const img = path.join(dir, 'images/train', `${stemOf(r.file)}.jpg`);
     if (fs.existsSync(img)) { console.log(path.resolve(img)); ++n; }
   }
   if (!n) fail(`${jsonl}: no training picture of ${dir} is free of detections at score >= ${maxScore}`);

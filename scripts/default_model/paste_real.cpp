@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
       const auto& members = by_class[classes[pick_class(rng)]];
       const Cutout& c = cutouts[members[rng() % members.size()]];
       // Long side of the teacher box: MIN_SIZE-100 % of the short side (log-uniform), at most 4x enlarged.
-      const double want = std::exp(std::log(min_size) + u(rng) * (0.0 - std::log(min_size))) * std::min(W, H);
+      const double want = std::exp(std::log(min_size) - u(rng) * std::log(min_size)) * std::min(W, H);
       const double s = std::min(want / std::max(c.box.width, c.box.height), 4.0);
       cv::Mat obj, alpha;
       const int ow = std::max(1, int(c.bgr.cols * s)), oh = std::max(1, int(c.bgr.rows * s));
