@@ -44,7 +44,7 @@ TrainConfig train_config(const Args& args) {
   args.check_known({"data", "model", "weights", "preset", "epochs", "batch", "imgsz", "optimizer", "lr0",
                     "weight_decay", "momentum", "nesterov", "warmup_epochs", "warmup_steps", "warmup_mode", "warmup_initial_lr", "final_lr_ratio",
                     "ema", "ema_decay", "clip_grad", "accumulate", "freeze", "workers", "seed", "threads", "rgb",
-                    "cache", "strict", "val_period", "patience", "max_batches", "plots", "project", "name", "exist_ok", "resume", "device", "match_names",
+                    "cache", "strict", "val_period", "patience", "average_best_models", "max_batches", "plots", "project", "name", "exist_ok", "resume", "device", "match_names",
                     "mosaic", "mosaic_prob", "mixup", "hsv", "fliplr", "degrees", "translate", "scale", "shear", "augment",
                     "teacher", "kd_weight", "kd_temperature", "amp", "amp_dtype", "world_size", "rank", "local_rank", "master_addr", "master_port", "sync_bn", "nproc", "qat"});
   TrainConfig c;
@@ -85,6 +85,11 @@ TrainConfig train_config(const Args& args) {
   c.strict = args.boolean("strict", c.strict);
   c.val_period = args.integer("val_period", c.val_period);
   c.patience = args.integer_in("patience", c.patience, 0, 1000000);
+  // SG's average_best_models: true (SG's 10 models), false, or how many best epochs to average.
+  const std::string avg = args.str("average_best_models", "true");
+  if (avg == "true") c.average_best_models = 10;
+  else if (avg == "false") c.average_best_models = 0;
+  else c.average_best_models = args.integer_in("average_best_models", c.average_best_models, 0, 1000);
   c.max_batches = args.integer("max_batches", c.max_batches);
   c.plots = args.boolean("plots", c.plots);
   c.project = args.str("project", c.project);
@@ -219,11 +224,12 @@ int cmd_train(const Args& args, TrainOutcome* out) {
   const int nproc = args.integer_in("nproc", 1, 1, 1024);
   if (nproc > 1) return launch_local(args, nproc);
   TrainResult r = train(train_config(args));
-  if (out) *out = {r.run_dir, r.best, r.last, r.stopped_early, r.epochs_done, r.best_map50_95, r.best_map50};
+  if (out) *out = {r.run_dir, r.best, r.last, r.stopped_early, r.average, r.epochs_done, r.best_map50_95, r.best_map50};
   if (!r.stopped_early.empty()) std::printf("stopped after epoch %d: %s\n", r.epochs_done, r.stopped_early.c_str());
   if (r.run_dir.empty()) return 0;  // a rank other than 0: rank 0 reports
-  std::printf("training done: best mAP50-95 %.4f, mAP50 %.4f\nweights: %s (best), %s (last)\nResults saved to %s\n",
-              r.best_map50_95, r.best_map50, r.best.c_str(), r.last.c_str(), r.run_dir.c_str());
+  std::printf("training done: best mAP50-95 %.4f, mAP50 %.4f\nweights: %s (best), %s (last)%s%s\nResults saved to %s\n",
+              r.best_map50_95, r.best_map50, r.best.c_str(), r.last.c_str(), r.average.empty() ? "" : ", ",
+              r.average.empty() ? "" : (r.average + " (average of the best epochs)").c_str(), r.run_dir.c_str());
   return 0;
 }
 

@@ -36,6 +36,7 @@ int cmd_synth(const Args& args);
 // What a training run produced (train/trainer.h's TrainResult, without LibTorch in this header).
 struct TrainOutcome {
   std::string run_dir, best, last, stopped_early;
+  std::string average;  // weights/average_model.pth, or "" (average_best_models=false)
   int epochs_done = 0;
   double best_map50_95 = 0, best_map50 = 0;
 };

@@ -32,6 +32,8 @@ modes:
               freeze=backbone accumulate=1 clip_grad=0 ema=true cache=ram strict=true mosaic= mosaic_prob= mixup= hsv= ...
               warmup_mode=epoch|batch warmup_epochs=3 warmup_steps=1000 warmup_initial_lr=1e-6 match_names=true
               val_period=1 patience=0 (>0: stop after that many validations without a better mAP50-95)
+              average_best_models=true|false|N (SG's: weights/average_model.pth, the mean of the 10 (N)
+              best epochs' weights by mAP50-95, validated at the end)
               amp=auto|true|false amp_dtype=auto|fp16|bf16 (mixed precision; auto: on for CUDA)
               teacher=PATH kd_weight=1 kd_temperature=1 (knowledge distillation from a trained model)
               qat=true weights=TRAINED.pth epochs=10 lr0=5e-5 (quantization-aware fine-tuning of the fused

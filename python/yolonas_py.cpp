@@ -277,6 +277,7 @@ PYBIND11_MODULE(yolonas, m) {
         out["run_dir"] = r.run_dir;
         out["best"] = r.best;
         out["last"] = r.last;
+        out["average"] = r.average;
         out["epochs"] = r.epochs_done;
         out["best_map50_95"] = r.best_map50_95;
         out["best_map50"] = r.best_map50;

@@ -24,6 +24,7 @@
 #include "yolonas/core/error.h"
 #include "yolonas/train/hooks.h"
 #include "yolonas/train/trainer.h"
+#include "yolonas/train/weight_averaging.h"
 
 namespace fs = std::filesystem;
 using namespace yolonas;
@@ -126,6 +127,13 @@ TEST(Train, KillDashNineThenResumeMatchesUninterruptedRun) {
   ASSERT_TRUE(a.ema_weights && b.ema_weights);
   for (size_t i = 0; i < a.ema_weights->size(); ++i)
     EXPECT_TRUE(torch::equal((*a.ema_weights)[i].second, (*b.ema_weights)[i].second)) << (*a.ema_weights)[i].first;
+  // SG's average_model.pth (on by default) continues across the kill too: the same average.
+  const Checkpoint avg_a = read_checkpoint(root + "/runs/straight/weights/average_model.pth", false);
+  const Checkpoint avg_b = read_checkpoint(root + "/runs/killed/weights/average_model.pth", false);
+  ASSERT_EQ(avg_a.weights.size(), avg_b.weights.size());
+  for (size_t i = 0; i < avg_a.weights.size(); ++i)
+    EXPECT_TRUE(torch::equal(avg_a.weights[i].second, avg_b.weights[i].second)) << avg_a.weights[i].first;
+  EXPECT_FALSE(fs::exists(root + "/runs/killed/weights/average_snapshots")) << "snapshots are deleted at the end";
 }
 
 TEST(Train, FineTuneWithOtherClassCountReinitializesOnlyClassOutputs) {
@@ -326,4 +334,158 @@ TEST(Train, UserHooksRunAndEarlyStoppingEndsTheRun) {
   EXPECT_EQ(hooks.at("recorder").at("epochs_seen").get<int>(), 3);
   EXPECT_EQ(hooks.at("early_stopping").at("bad").get<int>(), 2);
   EXPECT_DOUBLE_EQ(hooks.at("checkpoint").at("best_fitness").get<double>(), 0.5);
+}
+
+// ---- SG's average_best_models ---------------------------------------------------------------------------
+
+namespace {
+
+StateDict random_state(uint64_t seed) {
+  torch::manual_seed(seed);
+  return {{"conv.weight", torch::randn({4, 3, 3, 3})},
+          {"bn.running_mean", torch::randn({4})},
+          {"bn.num_batches_tracked", torch::tensor(static_cast<int64_t>(seed * 7), torch::kLong)}};
+}
+
+double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+// Snapshots each epoch's EMA weights and metric as the averaging hook sees them (user hooks run first).
+struct EmaRecorder : HookBase {
+  std::vector<StateDict> states;
+  std::vector<double> maps;
+  std::string name() const override { return "ema_recorder"; }
+  void after_epoch(Trainer& t) override {
+    StateDict sd;
+    for (const auto& [k, v] : t.ema()->state()) sd.emplace_back(k, v.clone());
+    states.push_back(std::move(sd));
+    maps.push_back(t.metrics().get_or("metrics/mAP50-95", -1));
+  }
+};
+
+}  // namespace
+
+TEST(WeightAveraging, SlotRuleIsSupergradients) {
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(slot_to_replace({-inf, -inf, -inf}, 0.0), 0);  // empty slots fill in order, even with 0
+  EXPECT_EQ(slot_to_replace({0.2, -inf, -inf}, 0.1), 1);
+  EXPECT_EQ(slot_to_replace({0.2, 0.1, 0.3}, 0.15), 1);   // the worst kept is replaced
+  EXPECT_EQ(slot_to_replace({0.2, 0.1, 0.1}, 0.15), 1);   // the first of the lowest
+  EXPECT_EQ(slot_to_replace({0.2, 0.1, 0.3}, 0.1), -1);   // strictly better only
+  EXPECT_EQ(slot_to_replace({0.2, 0.1, 0.3}, std::nan("")), -1);
+  EXPECT_EQ(slot_to_replace({}, 1.0), -1);
+}
+
+TEST(WeightAveraging, RunningMeanIsThePlainMean) {
+  const std::vector<StateDict> sds = {random_state(1), random_state(2), random_state(3)};
+  const StateDict avg = average_state_dicts(sds);
+  ASSERT_EQ(avg.size(), 3u);
+  for (size_t i = 0; i < 2; ++i) {
+    const torch::Tensor mean = (sds[0][i].second.to(torch::kFloat64) + sds[1][i].second.to(torch::kFloat64) +
+                                sds[2][i].second.to(torch::kFloat64)) / 3;
+    EXPECT_LT(max_diff(avg[i].second, mean), 1e-6) << avg[i].first;
+    EXPECT_EQ(avg[i].second.scalar_type(), torch::kFloat);
+  }
+  EXPECT_EQ(avg[2].second.scalar_type(), torch::kLong);  // the buffer keeps its type
+  EXPECT_EQ(avg[2].second.item<int64_t>(), (7 + 14 + 21) / 3);
+  // The inputs are untouched.
+  EXPECT_EQ(sds[0][2].second.item<int64_t>(), 7);
+  // Mismatched snapshots are refused, naming the tensor.
+  StateDict other = random_state(4);
+  other[1].first = "bn.running_var";
+  try {
+    average_state_dicts({sds[0], other});
+    FAIL() << "averaged different keys";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bn.running_mean"), std::string::npos) << e.what();
+  }
+  StateDict shorter = random_state(5);
+  shorter.pop_back();
+  EXPECT_THROW(average_state_dicts({sds[0], shorter}), Error);
+  EXPECT_THROW(average_state_dicts({}), Error);
+}
+
+TEST(WeightAveraging, KeepsTheBestEpochsAndResumesFromItsState) {
+  const std::string dir = fresh_dir("averaging") + "/snapshots";
+  BestModelsAverage avg(dir, 2);
+  EXPECT_THROW(avg.average(), Error);  // nothing kept yet
+  const std::vector<double> metrics = {0.1, 0.3, 0.2, 0.05};
+  std::vector<StateDict> sds;
+  for (size_t e = 0; e < metrics.size(); ++e) sds.push_back(random_state(10 + e));
+  EXPECT_TRUE(avg.offer(sds[0], metrics[0], 1));
+  EXPECT_TRUE(avg.offer(sds[1], metrics[1], 2));
+  EXPECT_TRUE(avg.offer(sds[2], metrics[2], 3));   // replaces epoch 1 (0.1)
+  EXPECT_FALSE(avg.offer(sds[3], metrics[3], 4));  // beats neither
+  EXPECT_EQ(avg.kept(), 2);
+  EXPECT_EQ(avg.epochs_by_metric(), (std::vector<int>{2, 3}));
+  const torch::Tensor want = (sds[1][0].second + sds[2][0].second) / 2;
+  EXPECT_LT(max_diff(avg.average()[0].second, want), 1e-6);
+  // A resumed run (its state from the checkpoint, the files on disk) gives the same average.
+  const nlohmann::json state = nlohmann::json::parse(avg.state().dump());
+  BestModelsAverage resumed(dir, 2);
+  resumed.load_state(state);
+  EXPECT_EQ(resumed.epochs_by_metric(), (std::vector<int>{2, 3}));
+  EXPECT_TRUE(torch::equal(resumed.average()[0].second, avg.average()[0].second));
+  EXPECT_THROW(BestModelsAverage(dir, 3).load_state(state), Error);  // another N
+  // A slot file that holds another epoch than its state says (a kill between the two) leaves the average.
+  fs::copy_file(dir + "/slot1.pth", dir + "/slot0.pth", fs::copy_options::overwrite_existing);
+  BestModelsAverage stale(dir, 2);
+  stale.load_state(state);
+  EXPECT_EQ(stale.kept(), 1);
+  fs::remove(dir + "/slot1.pth");
+  BestModelsAverage missing(dir, 2);
+  missing.load_state(state);
+  EXPECT_EQ(missing.kept(), 0);
+  avg.remove_snapshots();
+  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_THROW(BestModelsAverage(dir, 0), Error);
+}
+
+TEST(Train, AverageModelIsTheMeanOfTheBestEpochsEmaWeights) {
+  const std::string root = fresh_dir("average_model");
+  const std::string data = write_shapes_dataset(root + "/data", 8, 4, 128, 5);
+  TrainConfig c = tiny_config(data, root + "/runs");
+  c.epochs = 4;
+  c.ema = true;
+  c.plots = false;
+  c.average_best_models = 2;
+  Trainer t(c);
+  auto rec = std::make_unique<EmaRecorder>();
+  EmaRecorder* r = rec.get();
+  t.register_hook(std::move(rec));
+  const TrainResult res = t.train();
+  ASSERT_EQ(r->states.size(), 4u);
+  ASSERT_EQ(res.average, res.run_dir + "/weights/average_model.pth");
+  // Which two epochs SG's rule keeps (its strict "better than the worst kept").
+  std::vector<double> slots(2, -std::numeric_limits<double>::infinity());
+  std::vector<size_t> held(2, 0);
+  for (size_t e = 0; e < r->maps.size(); ++e) {
+    const int i = slot_to_replace(slots, r->maps[e]);
+    if (i >= 0) slots[static_cast<size_t>(i)] = r->maps[e], held[static_cast<size_t>(i)] = e;
+  }
+  const Checkpoint ck = read_checkpoint(res.average, false);
+  EXPECT_FALSE(ck.ema_weights.has_value());  // SG: no ema_net, no optimizer in average_model.pth
+  EXPECT_FALSE(ck.optimizer_bytes.defined());
+  EXPECT_TRUE(ck.meta_json.has_value());     // loads like best.pth (class names, preprocessing)
+  ASSERT_EQ(ck.weights.size(), r->states[0].size());
+  double worst = 0;
+  for (size_t k = 0; k < ck.weights.size(); ++k) {
+    if (!ck.weights[k].second.is_floating_point()) continue;
+    const torch::Tensor mean =
+        (r->states[held[0]][k].second.to(torch::kFloat64) + r->states[held[1]][k].second.to(torch::kFloat64)) / 2;
+    worst = std::max(worst, max_diff(ck.weights[k].second, mean));
+  }
+  EXPECT_LT(worst, 1e-5);
+  // The two kept epochs differ: the test would not tell an average from a copy otherwise.
+  EXPECT_GT(max_diff(r->states[held[0]][0].second, r->states[held[1]][0].second), 1e-4);
+  EXPECT_FALSE(fs::exists(res.run_dir + "/weights/average_snapshots"));
+  // average_best_models=0: no average.
+  TrainConfig off = c;
+  off.name = "off";
+  off.epochs = 1;
+  off.average_best_models = 0;
+  const TrainResult r0 = train(off);
+  EXPECT_TRUE(r0.average.empty());
+  EXPECT_FALSE(fs::exists(r0.run_dir + "/weights/average_model.pth"));
 }

@@ -141,6 +141,8 @@ def test_train_then_load_the_weights(tmp_path):
                       plots=False, project=str(tmp_path), name="t", augment=False)
     assert r["epochs"] == 1
     assert os.path.exists(r["best"]) and os.path.exists(r["last"])
+    assert r["average"] == os.path.join(r["run_dir"], "weights", "average_model.pth")  # SG's average_best_models
+    assert yolonas.Detector(r["average"], threads=1).names == yolonas.Detector(r["best"], threads=1).names
     assert os.path.exists(os.path.join(r["run_dir"], "results.csv"))
     assert 0 <= r["best_map50_95"] <= 1
     d = yolonas.Detector(r["best"], threads=1)

@@ -8,6 +8,7 @@
 #include "yolonas/core/plot.h"
 #include "yolonas/core/progress.h"
 #include "yolonas/data/batch_plot.h"
+#include "yolonas/model/checkpoint.h"
 #include "yolonas/model/engines.h"
 #include "yolonas/model/state_dict.h"
 
@@ -65,24 +66,33 @@ void ProgressHook::after_epoch(Trainer&) {
 
 // ---- validation ----------------------------------------------------------------------------------------
 
-void ValidationHook::after_epoch(Trainer& t) {
-  const TrainConfig& c = t.config();
-  const bool last = t.epoch() + 1 == c.epochs;
-  if (!last && (t.epoch() + 1) % std::max(1, c.val_period) != 0) return;
-  // The EMA weights (what best.pth / last.pth give `yolonas val`), fully fused, on the engine
-  // `val` would pick: the oneDNN runtime on the CPU, LibTorch on a GPU.
+namespace {
+
+// SG's training-time metric of `weights` (fully fused, on the engine `val` would pick: the oneDNN
+// runtime on the CPU, LibTorch on a GPU).
+EvalResult validate_weights(Trainer& t, const StateDict& weights, const std::string& label) {
   YoloNAS vm(t.meta().arch);
-  load_state_dict(*vm, t.ema() ? t.ema()->state() : state_dict(*t.model()), "validation weights");
+  load_state_dict(*vm, weights, "validation weights");
   vm->eval();
   EngineOptions eo;
   eo.device = t.device().str();
   const std::unique_ptr<InferenceEngine> engine = make_engine(std::move(vm), t.meta(), eo);
   EvalOptions opt;  // SG's training-time metric: NMS conf 0.01 / top 1000 / 300 kept
-  opt.batch = c.batch;
+  opt.batch = t.config().batch;
   opt.coco = false;
   opt.sg = true;
-  opt.progress_label = "  val";
-  const EvalResult r = evaluate(*engine, t.meta().names, t.meta().preprocessing, t.val_set(), opt);
+  opt.progress_label = label;
+  return evaluate(*engine, t.meta().names, t.meta().preprocessing, t.val_set(), opt);
+}
+
+}  // namespace
+
+void ValidationHook::after_epoch(Trainer& t) {
+  const TrainConfig& c = t.config();
+  const bool last = t.epoch() + 1 == c.epochs;
+  if (!last && (t.epoch() + 1) % std::max(1, c.val_period) != 0) return;
+  // The EMA weights: what best.pth / last.pth give `yolonas val`.
+  const EvalResult r = validate_weights(t, t.ema() ? t.ema()->state() : state_dict(*t.model()), "  val");
   t.metrics().put("metrics/mAP50-95", r.sg->map);
   t.metrics().put("metrics/mAP50", r.sg50->map);
   t.metrics().put("metrics/precision", r.sg->precision);
@@ -117,6 +127,42 @@ void EarlyStoppingHook::load_state(const nlohmann::json& s) {
   best_ = s.at("best").get<double>();
   best_epoch_ = s.at("best_epoch").get<int>();
   bad_ = s.at("bad").get<int>();
+}
+
+// ---- SG's average_best_models -----------------------------------------------------------------------
+
+AverageModelsHook::AverageModelsHook(const std::string& weights_dir, int n)
+    : weights_dir_(weights_dir), average_(weights_dir + "/average_snapshots", n) {}
+
+std::string AverageModelsHook::path() const { return weights_dir_ + "/average_model.pth"; }
+
+void AverageModelsHook::after_epoch(Trainer& t) {
+  const std::optional<double> m = t.metrics().get("metrics/mAP50-95");
+  if (!m) return;  // no validation this epoch
+  const StateDict weights = t.ema() ? t.ema()->state() : state_dict(*t.model());
+  if (!average_.offer(weights, *m, t.epoch() + 1)) return;
+  const StateDict avg = average_.average();
+  CheckpointWrite w;  // SG's average_model.pth: the averaged net, no optimizer, no EMA
+  w.net = &avg;
+  w.meta_json = t.meta().to_json();
+  w.epoch = t.epoch() + 1;
+  w.acc = *m;
+  write_checkpoint(path(), w);
+}
+
+void AverageModelsHook::after_train(Trainer& t) {
+  if (average_.kept() == 0) return;
+  // SG validates the averaged model once training ends.
+  const std::vector<int> epochs = average_.epochs_by_metric();
+  const EvalResult r = validate_weights(t, average_.average(), "  val average");
+  std::string list;
+  for (size_t i = 0; i < epochs.size(); ++i) list += (i ? ", " : "") + std::to_string(epochs[i]);
+  std::printf("average_model.pth (mean of the %zu best epoch%s by mAP50-95: %s): mAP50 %.4f  mAP50-95 %.4f\n",
+              epochs.size(), epochs.size() == 1 ? "" : "s", list.c_str(), r.sg50->map, r.sg->map);
+  std::fflush(stdout);
+  average_map50_95_ = r.sg->map;
+  average_map50_ = r.sg50->map;
+  average_.remove_snapshots();
 }
 
 // ---- checkpoints and results ----------------------------------------------------------------------------

@@ -50,7 +50,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, model, weight
                                                 strict, val_period, patience, max_batches, plots, project, name, exist_ok, device,
                                                 match_names,
                                                 resume, augment, amp, amp_dtype, world_size, sync_bn, teacher, kd_weight,
-                                                kd_temperature)
+                                                kd_temperature, average_best_models)
 
 // ---- config -----------------------------------------------------------------------------------
 
@@ -227,6 +227,7 @@ TrainConfig resolve_config(const TrainConfig& user, std::optional<Checkpoint>& r
     throw Error("warmup_mode=" + clip(config.warmup_mode, 40) +
                 ": expected epoch (LinearEpochLRWarmup) or batch (LinearBatchLRWarmup)");
   if (config.patience < 0) throw Error("patience must be >= 0 (0 = no early stopping)");
+  if (config.average_best_models < 0) throw Error("average_best_models must be >= 0 (0 = off)");
   if (config.kd_weight < 0 || !(config.kd_temperature > 0))
     throw Error("kd_weight must be >= 0 and kd_temperature > 0");
   if (config.world_size < 1 || config.rank < 0 || config.rank >= config.world_size)
@@ -634,6 +635,8 @@ TrainResult Trainer::train() {
   hooks_.insert(hooks_.end(), std::make_move_iterator(user_hooks_.begin()), std::make_move_iterator(user_hooks_.end()));
   user_hooks_.clear();
   if (is_main()) {
+    if (cfg_.average_best_models > 0)
+      hooks_.push_back(std::make_unique<AverageModelsHook>(weights_dir_, cfg_.average_best_models));
     hooks_.push_back(std::make_unique<CheckpointHook>());
     hooks_.push_back(std::make_unique<ResultsHook>());
   }
@@ -672,6 +675,8 @@ TrainResult Trainer::train() {
   if (is_main()) {
     r.last = weights_dir_ + "/last.pth";
     r.best = fs::exists(weights_dir_ + "/best.pth") ? weights_dir_ + "/best.pth" : r.last;
+    if (cfg_.average_best_models > 0 && fs::exists(weights_dir_ + "/average_model.pth"))
+      r.average = weights_dir_ + "/average_model.pth";
   }
   r.epochs_done = done;
   r.stopped_early = stop_reason_;

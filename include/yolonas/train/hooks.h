@@ -6,6 +6,9 @@
 //   ValidationHook    SG's training-time metric on the EMA weights every val_period epochs, through
 //                     the evaluation library (eval/evaluator.h): metrics/mAP50-95, mAP50, precision, recall
 //   (hooks registered by the user, and EarlyStoppingHook with patience=)
+//   AverageModelsHook SG's average_best_models: weights/average_model.pth, the mean of the EMA weights of
+//                     the N best epochs by mAP50-95 (average_best_models=N, SG's 10; 0 = off), validated
+//                     once training ends
 //   CheckpointHook    last.pth every epoch, best.pth when metrics/mAP50-95 improves (puts "best" = 1)
 //   ResultsHook       results.csv, results.png and the epoch's console line
 // Each is small and can be used alone; EarlyStoppingHook is the example of a user hook.
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include "yolonas/train/trainer.h"
+#include "yolonas/train/weight_averaging.h"
 
 namespace yolonas {
 
@@ -70,6 +74,28 @@ class EarlyStoppingHook : public HookBase {
   int patience_;
   double best_ = -1;
   int best_epoch_ = 0, bad_ = 0;
+};
+
+// SG's average_best_models (train/weight_averaging.h). Its snapshots live in
+// weights/average_snapshots/ while training runs (a resumed run continues them) and are deleted at
+// the end.
+class AverageModelsHook : public HookBase {
+ public:
+  AverageModelsHook(const std::string& weights_dir, int n);
+  std::string name() const override { return "average_best_models"; }
+  void after_epoch(Trainer& t) override;
+  void after_train(Trainer& t) override;
+  nlohmann::json state() const override { return average_.state(); }
+  void load_state(const nlohmann::json& s) override { average_.load_state(s); }
+  std::string path() const;  // weights/average_model.pth
+  // The averaged model's validation once training ended (-1 before).
+  double average_map50_95() const { return average_map50_95_; }
+  double average_map50() const { return average_map50_; }
+
+ private:
+  std::string weights_dir_;
+  BestModelsAverage average_;
+  double average_map50_95_ = -1, average_map50_ = -1;
 };
 
 class CheckpointHook : public HookBase {

@@ -76,6 +76,9 @@ struct TrainConfig {
   int val_period = 1;                // validate every N epochs (and always after the last)
   int patience = 0;                  // > 0: stop after this many validations without a better mAP50-95 (EarlyStopping)
   int max_batches = 0;               // > 0: limit batches per epoch (quick experiments)
+  // SG's average_best_models (default True, 10 models): weights/average_model.pth averages the
+  // (EMA) weights of this many best epochs by mAP50-95; 0 = off.
+  int average_best_models = 10;
   bool plots = true;
   std::string project = "runs/detect", name = "train";
   bool exist_ok = false;
@@ -102,6 +105,7 @@ struct TrainConfig {
 
 struct TrainResult {
   std::string run_dir, best, last;
+  std::string average;  // weights/average_model.pth ("" when average_best_models=0 or nothing was validated)
   int epochs_done = 0;
   double best_map50_95 = 0, best_map50 = 0;
   std::string stopped_early;  // why a hook ended training before the last epoch ("" = it ran them all)
