@@ -128,8 +128,8 @@ int cmd_export(const Args& args) {
     eo.nms = args.boolean("nms", false);
     eo.conf = static_cast<float>(args.real_in("conf", lm.meta.conf, 0, 1));
     eo.iou = static_cast<float>(args.real_in("iou", lm.meta.iou, 0, 1));
-    eo.top_k = args.integer_in("top_k", 300, 1, 100000);
-    eo.max_det = args.integer_in("max_det", 300, 1, 100000);
+    eo.top_k = args.integer_in("top_k", eo.top_k, 1, 1000000);
+    eo.max_det = args.integer_in("max_det", eo.max_det, 1, 100000);
     eo.producer_version = "0.1.0";
     eo.metadata = {{"names", nlohmann::json(lm.meta.names).dump()},
                    {"imgsz", nlohmann::json({pp.input_h, pp.input_w}).dump()},
@@ -137,8 +137,8 @@ int cmd_export(const Args& args) {
                    {"yolonas_meta", lm.meta.to_json()},
                    {"outputs", eo.nms ? "detections [N, 7]: batch index, x1, y1, x2, y2 (input pixels), score, class; "
                                         "NMS inside (conf " + std::to_string(eo.conf) + ", iou " + std::to_string(eo.iou) +
-                                        ", top_k " + std::to_string(eo.top_k) + " per class, max_det " +
-                                        std::to_string(eo.max_det) + ")"
+                                        ", top_k " + std::to_string(eo.top_k) + " candidates per image, max_det " +
+                                        std::to_string(eo.max_det) + " per image)"
                                       : "boxes [batch, anchors, 4] x1 y1 x2 y2 in input pixels; scores [batch, anchors, "
                                         "classes] sigmoid; no NMS"},
                    {"precision", eo.half ? "float16 compute, float32 input and outputs" : "float32"}};

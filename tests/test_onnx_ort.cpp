@@ -130,46 +130,60 @@ TEST(OnnxRuntime, NmsInsideGivesOurDetections) {
   REQUIRE_ORT();
   DefaultModel s = default_model();
   TempRoot t("ort_nms");
-  OnnxExportOptions eo;
-  eo.height = eo.width = 320;
-  eo.nms = true;
-  eo.conf = 0.25f, eo.iou = 0.7f, eo.top_k = 300, eo.max_det = 300;
-  const std::string onnx = t.str("nms.onnx");
-  std::ofstream(onnx, std::ios::binary) << export_onnx(s.graph, eo);
   OnednnEngine ours(s.graph);
   const int nc = static_cast<int>(s.lm.meta.names.size());  // the default model's classes
-  NmsParams nms;  // the same rule: multi-label, per-class NMS, no candidate cap in play
-  nms.conf = 0.25f, nms.iou = 0.7f, nms.top_k = 100000, nms.max_det = 300;
-  for (int b = 1; b <= 3; ++b) {
-    const PreparedBatch pb = prepare_batch(std::vector<cv::Mat>(s.images.begin(), s.images.begin() + b), s.lm.meta.preprocessing);
-    std::vector<float> boxes, scores;
-    ours.run(pb.input.data(), b, 320, 320, boxes, scores);
-    const OrtOutputs o = run_ort(onnx, pb.input, b, 320, 320, t, "nms" + std::to_string(b));
-    const std::vector<int64_t>& d = o.dims.at("detections");
-    ASSERT_EQ(d.size(), 2u);
-    ASSERT_EQ(d[1], 7);
-    const std::vector<float>& rows = o.data.at("detections");
-    size_t want_total = 0;
-    for (int i = 0; i < b; ++i) {
-      const std::vector<Detection> want =
-          postprocess(boxes.data() + size_t(i) * 2100 * 4, scores.data() + size_t(i) * 2100 * nc, 2100, nc, nms);
-      want_total += want.size();
-      std::vector<const float*> got;
-      for (int64_t r = 0; r < d[0]; ++r)
-        if (rows[size_t(r) * 7] == i) got.push_back(&rows[size_t(r) * 7]);
-      ASSERT_EQ(got.size(), want.size()) << "batch " << b << " image " << i;
-      // Same detections (ours in descending score; ONNX's over the batch): each of ours has its twin.
-      for (const Detection& w : want) {
-        const bool found = std::any_of(got.begin(), got.end(), [&](const float* g) {
-          return int(g[6]) == w.cls && std::fabs(g[5] - w.score) < 1e-4 && std::fabs(g[1] - w.x1) < 5e-3 &&
-                 std::fabs(g[4] - w.y2) < 5e-3;
-        });
-        EXPECT_TRUE(found) << "batch " << b << " image " << i << ": class " << w.cls << " score " << w.score;
+  struct Case {
+    float conf;
+    int top_k, max_det;
+  };
+  // predict's defaults; then caps that bind: few candidates per image; few rows per image.
+  for (const Case& c : {Case{0.25f, 1024, 300}, Case{0.01f, 40, 300}, Case{0.01f, 100000, 7}}) {
+    OnnxExportOptions eo;
+    eo.height = eo.width = 320;
+    eo.nms = true;
+    eo.conf = c.conf, eo.iou = 0.7f, eo.top_k = c.top_k, eo.max_det = c.max_det;
+    const std::string tag = "top_k " + std::to_string(c.top_k) + ", max_det " + std::to_string(c.max_det);
+    const std::string onnx = t.str("nms" + std::to_string(c.top_k) + "_" + std::to_string(c.max_det) + ".onnx");
+    std::ofstream(onnx, std::ios::binary) << export_onnx(s.graph, eo);
+    NmsParams nms;  // predict's rule (SG's PPYoloEPostPredictionCallback) with the same numbers
+    nms.conf = c.conf, nms.iou = 0.7f, nms.top_k = c.top_k, nms.max_det = c.max_det;
+    NmsParams uncapped = nms;
+    uncapped.top_k = 100000, uncapped.max_det = 100000;
+    bool caps_bind = false;
+    for (int b = 1; b <= 3; ++b) {
+      const PreparedBatch pb = prepare_batch(std::vector<cv::Mat>(s.images.begin(), s.images.begin() + b), s.lm.meta.preprocessing);
+      std::vector<float> boxes, scores;
+      ours.run(pb.input.data(), b, 320, 320, boxes, scores);
+      const OrtOutputs o = run_ort(onnx, pb.input, b, 320, 320, t, "nms" + std::to_string(c.top_k) + "_" + std::to_string(c.max_det) + "_" + std::to_string(b));
+      const std::vector<int64_t>& d = o.dims.at("detections");
+      ASSERT_EQ(d.size(), 2u);
+      ASSERT_EQ(d[1], 7);
+      const std::vector<float>& rows = o.data.at("detections");
+      size_t want_total = 0;
+      for (int i = 0; i < b; ++i) {
+        const float* bi = boxes.data() + size_t(i) * 2100 * 4;
+        const float* si = scores.data() + size_t(i) * 2100 * nc;
+        const std::vector<Detection> want = postprocess(bi, si, 2100, nc, nms);
+        if (postprocess(bi, si, 2100, nc, uncapped).size() > want.size()) caps_bind = true;
+        want_total += want.size();
+        std::vector<const float*> got;
+        for (int64_t r = 0; r < d[0]; ++r)
+          if (rows[size_t(r) * 7] == i) got.push_back(&rows[size_t(r) * 7]);
+        ASSERT_EQ(got.size(), want.size()) << tag << ", batch " << b << " image " << i;
+        // Same detections (ours in descending score per image; ONNX's over the batch): each has its twin.
+        for (const Detection& w : want) {
+          const bool found = std::any_of(got.begin(), got.end(), [&](const float* g) {
+            return int(g[6]) == w.cls && std::fabs(g[5] - w.score) < 1e-4 && std::fabs(g[1] - w.x1) < 5e-3 &&
+                   std::fabs(g[4] - w.y2) < 5e-3;
+          });
+          EXPECT_TRUE(found) << tag << ", batch " << b << " image " << i << ": class " << w.cls << " score " << w.score;
+        }
       }
+      EXPECT_GT(want_total, 0u) << "the images should give detections";
+      // Rows come best first.
+      for (int64_t r = 1; r < d[0]; ++r) EXPECT_GE(rows[size_t(r - 1) * 7 + 5], rows[size_t(r) * 7 + 5]);
     }
-    EXPECT_GT(want_total, 0u) << "the images should give detections";
-    // Rows come best first.
-    for (int64_t r = 1; r < d[0]; ++r) EXPECT_GE(rows[size_t(r - 1) * 7 + 5], rows[size_t(r) * 7 + 5]);
+    if (c.conf < 0.25f) EXPECT_TRUE(caps_bind) << tag << ": the cap should change the result, or this case tests nothing";
   }
 }
 

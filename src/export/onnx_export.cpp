@@ -287,15 +287,30 @@ std::string export_onnx(const DnnGraph& g, const OnnxExportOptions& o) {
     G.value_info(12, "boxes", {B, A, 4}, {"batch"});
     G.value_info(12, "scores", {B, A, C}, {"batch"});
   } else {
-    // NonMaxSuppression per image and class (ONNX's, as SG's per-class batched NMS): candidates with
-    // score > conf, IoU > iou suppresses, at most top_k kept per class and image; the rows are then
-    // ordered by score and at most max_det kept (over the whole batch). detections [N, 7]:
-    // batch index, x1, y1, x2, y2 (input pixels), score, class.
+    // SG's PPYoloEPostPredictionCallback, per image, in standard operators: the top_k best (anchor,
+    // class) pairs are the candidates (scores below the image's top_k-th best are zeroed), ONNX's
+    // NonMaxSuppression per class (score > conf, IoU > iou suppresses), then at most max_det rows per
+    // image. detections [N, 7]: batch index, x1, y1, x2, y2 (input pixels), score, class; best first
+    // over the batch.
     if (!(o.conf >= 0 && o.conf <= 1) || !(o.iou >= 0 && o.iou <= 1) || o.top_k < 1 || o.max_det < 1)
       throw Error("ONNX export: NMS needs conf and iou in [0, 1], top_k >= 1 and max_det >= 1");
-    const std::string scores_bca = G.node("Transpose", {scores_name}, "nms.scores", {{"perm", {0, 2, 1}}});
+    const std::string flat = G.node("Reshape", {scores_name, G.constant_i64("nms.flat_shape", {0, -1})}, "nms.flat");
+    const std::string pairs = G.node("Slice", {G.node("Shape", {flat}, "nms.flat_dims"), G.constant_i64("nms.one", {1}),
+                                               G.constant_i64("nms.two", {2})},
+                                     "nms.pairs");  // [1]: anchors x classes
+    const std::string k1 = G.node("Min", {pairs, G.constant_i64("nms.top_k", {o.top_k})}, "nms.k_candidates");
+    const std::string best = G.nodes("TopK", {flat, k1}, {"nms.best", "nms.best_idx"},
+                                     {{"axis", {1}, true}, {"largest", {1}, true}, {"sorted", {1}, true}})[0];
+    const std::string kth = G.node("ReduceMin", {best}, "nms.kth", {{"axes", {1}}, {"keepdims", {1}, true}});  // [B, 1]
+    const std::string kth3 = G.node("Unsqueeze", {kth, G.constant_i64("nms.axis2", {2})}, "nms.kth3");       // [B, 1, 1]
+    const std::string candidates =
+        G.node("Where",
+               {G.node("GreaterOrEqual", {scores_name, kth3}, "nms.is_candidate"), scores_name,
+                G.constant_f32("nms.zero", {}, {0.f})},
+               "nms.candidates");  // [B, A, C]; a zeroed pair never passes score > conf (conf >= 0)
+    const std::string scores_bca = G.node("Transpose", {candidates}, "nms.scores", {{"perm", {0, 2, 1}}});
     const std::string sel = G.node("NonMaxSuppression",
-                                   {boxes_name, scores_bca, G.constant_i64("nms.top_k", {o.top_k}),
+                                   {boxes_name, scores_bca, G.constant_i64("nms.per_class", {o.top_k}),
                                     G.constant_f32("nms.iou", {1}, {o.iou}), G.constant_f32("nms.conf", {1}, {o.conf})},
                                    "nms.selected", {{"center_point_box", {0}, true}});  // [M, 3]: batch, class, box
     auto column = [&](int64_t c, const std::string& name) {
@@ -311,12 +326,26 @@ std::string export_onnx(const DnnGraph& g, const OnnxExportOptions& o) {
         {G.node("Cast", {b_idx}, "nms.batch_f", {{"to", {kFloat}, true}}), sel_boxes, scores_col,
          G.node("Cast", {c_idx}, "nms.class_f", {{"to", {kFloat}, true}})},
         "nms.rows", {{"axis", {1}, true}});  // [M, 7]
-    // Best first, at most max_det rows: TopK with k = min(max_det, M).
+    // Best first over the batch.
     const std::string m = G.node("Shape", {sel_scores}, "nms.count");
-    const std::string k = G.node("Min", {m, G.constant_i64("nms.max_det", {o.max_det})}, "nms.k");
-    const auto topk = G.nodes("TopK", {sel_scores, k}, {"nms.top_scores", "nms.order"},
-                              {{"axis", {0}, true}, {"largest", {1}, true}, {"sorted", {1}, true}});
-    G.node("Gather", {rows, topk[1]}, "detections", {{"axis", {0}, true}});
+    const std::string order = G.nodes("TopK", {sel_scores, m}, {"nms.sorted_scores", "nms.order"},
+                                      {{"axis", {0}, true}, {"largest", {1}, true}, {"sorted", {1}, true}})[1];
+    const std::string sorted_rows = G.node("Gather", {rows, order}, "nms.sorted_rows", {{"axis", {0}, true}});
+    // Each row's rank within its image (1 = its best): a running count per image down the sorted rows.
+    const std::string sorted_b = G.node("Gather", {b_idx, order}, "nms.sorted_batch", {{"axis", {0}, true}});  // [M, 1]
+    const std::string batch = G.node("Gather", {G.node("Shape", {"images"}, "nms.input_dims"), G.constant_i64("nms.zero_i", {0}, true)},
+                                     "nms.batch_size", {{"axis", {0}, true}});  // scalar
+    const std::string images = G.node("Range", {G.constant_i64("nms.zero_s", {0}, true), batch, G.constant_i64("nms.one_s", {1}, true)},
+                                      "nms.image_ids");  // [B]
+    const std::string is_image = G.node("Cast", {G.node("Equal", {sorted_b, G.node("Unsqueeze", {images, G.constant_i64("nms.axis0", {0})}, "nms.image_row")}, "nms.is_image")},
+                                        "nms.is_image_i", {{"to", {kInt64}, true}});  // [M, B]
+    const std::string running = G.node("CumSum", {is_image, G.constant_i64("nms.axis0_s", {0}, true)}, "nms.running");
+    const std::string rank = G.node("GatherElements", {running, sorted_b}, "nms.rank", {{"axis", {1}, true}});  // [M, 1]
+    const std::string keep = G.node("Squeeze", {G.node("LessOrEqual", {rank, G.constant_i64("nms.max_det", {o.max_det})}, "nms.keep2"),
+                                                G.constant_i64("nms.axis1b", {1})},
+                                    "nms.keep");  // [M]
+    const std::string kept = G.node("Squeeze", {G.node("NonZero", {keep}, "nms.kept2"), G.constant_i64("nms.axis0b", {0})}, "nms.kept");
+    G.node("Gather", {sorted_rows, kept}, "detections", {{"axis", {0}, true}});
     G.value_info(12, "detections", {-1, 7}, {"num_detections"});
   }
 

@@ -22,13 +22,14 @@ struct OnnxExportOptions {
   // half: the network computes in float16 (weights, activations, decode); input and outputs stay
   // float32 (cast inside the graph). For GPUs; CPU runtimes may lack float16 kernels.
   bool half = false;
-  // nms: NonMaxSuppression inside the graph; the output is then "detections" [N, 7] (batch index,
-  // x1, y1, x2, y2, score, class) instead of boxes and scores. conf: score threshold (score > conf);
-  // iou: suppression threshold (IoU > iou); top_k: most kept per class and image; max_det: most
-  // rows kept over the batch, best first.
+  // nms: SG's PPYoloEPostPredictionCallback inside the graph (NonMaxSuppression per class); the
+  // output is then "detections" [N, 7] (batch index, x1, y1, x2, y2, score, class; best first over
+  // the batch) instead of boxes and scores. conf: score threshold (score > conf); iou: suppression
+  // threshold (IoU > iou); top_k: candidates per image before NMS, its best (anchor, class) pairs, as
+  // `predict`'s top_k; max_det: most rows per image after NMS.
   bool nms = false;
   float conf = 0.25f, iou = 0.7f;
-  int top_k = 300, max_det = 300;
+  int top_k = 1024, max_det = 300;
   std::string producer_version;
   // Written as the model's metadata_props (class names, preprocessing, ...).
   std::vector<std::pair<std::string, std::string>> metadata;
