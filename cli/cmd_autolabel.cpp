@@ -208,7 +208,7 @@ int cmd_autolabel(const Args& args) {
   args.check_known({"model", "weights", "source", "out", "conf", "iou", "max_det", "classes", "rename", "min_size",
                     "vid_stride", "dedup", "val", "seed", "keep_empty", "preview", "exist_ok", "imgsz", "threads",
                     "ema", "fuse", "device", "engine", "calib", "calib_method", "percentile", "int8_select", "int8_heads",
-                    "int8_budget", "random_init"});
+                    "int8_budget", "random_init", "augment"});
   const std::string out_dir = args.str("out", "");
   if (out_dir.empty()) throw Error("out= is required: the folder of the new dataset");
   std::error_code ec;

@@ -395,6 +395,7 @@ DetectorOptions detector_options(const Args& args) {
   o.threads = args.integer_in("threads", 0, 0, 1024);
   o.device = args.str("device", "cpu");
   o.engine = args.str("engine", "auto");
+  o.augment = args.boolean("augment", false);
   if (args.has("calib")) o.calibration_images = calibration_images(args.str("calib", ""));
   o.quantize = quantize_options(args);
   o.quantize_eval = quantize_eval(args);
@@ -405,7 +406,7 @@ int cmd_predict(const Args& args) {
   args.check_known({"model", "weights", "source", "conf", "iou", "imgsz", "max_det", "classes", "agnostic", "batch",
                     "save", "save_txt", "save_conf", "save_json", "show", "project", "name", "exist_ok", "threads",
                     "ema", "random_init", "fuse", "top_k", "device", "engine", "calib", "calib_method", "percentile",
-                    "int8_select", "int8_heads", "int8_budget"});
+                    "int8_select", "int8_heads", "int8_budget", "augment"});
   DetectorOptions dopt = detector_options(args);
 
   Options o;

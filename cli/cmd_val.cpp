@@ -28,7 +28,7 @@ const std::vector<std::string> kValKeys = {
     "model", "weights", "data",  "split",    "conf",   "iou",   "imgsz",         "batch",  "max_det",
     "save_json", "project", "name", "exist_ok", "threads", "fuse", "ema",        "random_init",
     "gt",    "pred",    "images", "metric",  "plots",  "zero_id_quirk", "verbose", "device", "engine", "calib",
-    "calib_method", "percentile", "int8_select", "int8_heads", "int8_budget"};
+    "calib_method", "percentile", "int8_select", "int8_heads", "int8_budget", "augment"};
 
 EvalOptions eval_options(const Args& args) {
   EvalOptions o;

@@ -16,6 +16,7 @@ modes:
   predict     detect objects in images, folders, globs, videos or a camera
               source=IMG|DIR|GLOB|VIDEO|0  model=yolo_nas_s|yolo_nas_m|yolo_nas_l|ARCH.yaml  weights=PATH
               conf=0.25 iou=0.7 imgsz=640 max_det=300 classes=0,2 agnostic=false batch=1 fuse=full
+              augment=false (test-time augmentation: as is, 0.83 mirrored, 0.67; also val, autolabel)
               save=true save_txt=false save_conf=false save_json=false show=false
               project=runs/detect name=predict exist_ok=false threads=0 ema=true random_init=false
               device=cpu|cuda|cuda:N|N (predict, val, train, benchmark; a GPU needs a CUDA LibTorch build)

@@ -133,6 +133,28 @@ TEST(Cli, PredictWritesAnnotatedImageLabelsAndJson) {
   EXPECT_TRUE(fs::exists(fs::path(wd) / "out/x/image_src_grace_hopper.jpg")) << r.output;
 }
 
+TEST(Cli, PredictAugmentRunsTheThreeViews) {
+  const std::string wd = work_dir("augment");
+  const std::string img = tiny_dir() + "/image_src_grace_hopper.jpg";
+  auto r = run_cli("predict " + tiny_args() + " source=" + img + " conf=0.2 save_json=true augment=true name=tta", wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("TTA: 1, 0.83 mirrored, 0.67"), std::string::npos) << r.output;
+  ASSERT_EQ(run_cli("predict " + tiny_args() + " source=" + img + " conf=0.2 save_json=true name=plain", wd).code, 0);
+  // The plain view is one of the three and the NMS keeps the best candidate of all: the augmented
+  // run's best score is at least the plain run's.
+  auto best = [&](const std::string& name) {
+    const auto j = nlohmann::json::parse(std::ifstream(fs::path(wd) / "runs/detect" / name / "predictions.json"));
+    double m = -1;
+    for (const auto& d : j) m = std::max(m, d["score"].get<double>());
+    return m;
+  };
+  EXPECT_GT(best("plain"), 0.2);
+  EXPECT_GE(best("tta"), best("plain"));
+  r = run_cli("predict " + tiny_args() + " source=" + img + " augment=maybe", wd);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("augment"), std::string::npos) << r.output;
+}
+
 TEST(Cli, PredictOnFolderGlobAndVideo) {
   const std::string wd = work_dir("sources");
   cv::Mat img = cv::imread(tiny_dir() + "/image_src_grace_hopper.jpg");

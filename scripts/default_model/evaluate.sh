@@ -9,12 +9,14 @@
 #   * pedestrians per frame of opencv-doc's vtest.avi;
 #   * the same for the teacher (centernet and nanodet via node), when scripts/teacher is installed.
 # usage: bash scripts/default_model/evaluate.sh [MODEL.pth] [OUT_DIR]  -> OUT_DIR/report.md
-#   CONF=0.25 (score from which a detection counts), TEACHER=0 (skip the teacher rows)
+#   CONF=0.25 (score from which a detection counts), TEACHER=0 (skip the teacher rows),
+#   AUGMENT=true (the model with test-time augmentation, `augment=true`)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODEL=${1:-models/yolonas_default.pth}
 OUT=${2:-runs/default_model_eval}
 CONF=${CONF:-0.25}
+AUGMENT=${AUGMENT:-false}
 Y=./build/yolonas
 GT=assets/real_photos_gt.txt
 HELDOUT_GT=assets/heldout_photos_gt.txt
@@ -32,9 +34,9 @@ if [ "${TEACHER:-1}" = 1 ] && [ -d scripts/teacher/node_modules/@vladmandic/huma
 judge() {
   local set=$1 gt=$2 title=$3
   node scripts/default_model/datasets.js eval "$gt" "$OUT/${set}_eval" "$HELDOUT_ROOT"
-  "$Y" val weights="$MODEL" data="$OUT/${set}_eval/data.yaml" imgsz=320 threads=2 project="$OUT/runs" \
+  "$Y" val weights="$MODEL" data="$OUT/${set}_eval/data.yaml" imgsz=320 threads=2 augment="$AUGMENT" project="$OUT/runs" \
     name="val_$set" exist_ok=true > "$OUT/val_$set.txt"
-  "$Y" predict weights="$MODEL" source="$OUT/${set}_eval/images/val" conf="$CONF" save_json=true threads=2 \
+  "$Y" predict weights="$MODEL" source="$OUT/${set}_eval/images/val" conf="$CONF" save_json=true threads=2 augment="$AUGMENT" \
     project="$OUT/runs" name="photos_$set" exist_ok=true > "$OUT/predict_photos_$set.txt"
   local classes
   classes=$(grep -v '^#' "$gt" | cut -f2 | sort -u | paste -sd'|')
@@ -71,13 +73,13 @@ judge() {
   fi
 }
 
-echo "# $MODEL on real photos and vtest.avi" > "$OUT/report.md"
+echo "# $MODEL on real photos and vtest.avi$([ "$AUGMENT" = true ] && echo ' (augment=true)')" > "$OUT/report.md"
 echo >> "$OUT/report.md"
 judge real "$GT" "Darknet's sample photos (boxed by hand) and labelme-examples' VOC photos"
 judge heldout "$HELDOUT_GT" "Held-out photos of opencv-doc, python3-skimage and npm face-api (boxes checked by hand)"
 
 if [ -f "$VIDEO" ]; then
-  "$Y" predict weights="$MODEL" source="$VIDEO" conf="$CONF" save_json=true save=false threads=2 \
+  "$Y" predict weights="$MODEL" source="$VIDEO" conf="$CONF" save_json=true save=false threads=2 augment="$AUGMENT" \
     project="$OUT/runs" name=video exist_ok=true > "$OUT/predict_video.txt"
   echo "## vtest.avi" >> "$OUT/report.md"
   echo >> "$OUT/report.md"

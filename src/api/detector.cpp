@@ -7,6 +7,7 @@
 #include "yolonas/model/model_loader.h"
 #include "yolonas/runtime/int8.h"
 #include "yolonas/runtime/model_file.h"
+#include "yolonas/detect/tta.h"
 #include "yolonas/runtime/onednn_engine.h"
 
 namespace yolonas {
@@ -68,6 +69,14 @@ std::unique_ptr<InferenceEngine> model_file_engine(const std::string& path, cons
 }  // namespace
 
 Detector Detector::load(const DetectorOptions& options) {
+  // augment=true: the engine runs inside the test-time augmentation (detect/tta.h).
+  const auto finish = [&](std::unique_ptr<Impl> impl) {
+    if (options.augment) {
+      const PreprocessParams& pp = impl->meta.preprocessing;
+      impl->engine = std::make_unique<TtaEngine>(std::move(impl->engine), static_cast<float>(pp.pad_value * pp.scale));
+    }
+    return Detector(std::move(impl));
+  };
   auto impl = std::make_unique<Impl>();
   impl->cpu = parse_device(options.device).is_cpu();  // first: a bad device= fails before the weights load
   impl->threads = set_threads(options.threads);
@@ -82,7 +91,7 @@ Detector Detector::load(const DetectorOptions& options) {
         is_model_file(options.weights) && is_model_file(options.model))
       throw Error("model=" + clip(options.model) + " and weights=" + clip(options.weights) + " are two model files; give one");
     impl->engine = model_file_engine(file, options, impl->meta, impl->source, impl->quantize_report);
-    return Detector(std::move(impl));
+    return finish(std::move(impl));
   }
   LoadedModel lm = load_model(options);
   impl->meta = lm.meta;
@@ -93,7 +102,7 @@ Detector Detector::load(const DetectorOptions& options) {
       return quantize_for(g, impl->meta, options, impl->quantize_report, note);
     };
   impl->engine = make_engine(std::move(lm.model), lm.meta, options, quantizer);
-  return Detector(std::move(impl));
+  return finish(std::move(impl));
 }
 
 const ModelMeta& Detector::meta() const { return impl_->meta; }
