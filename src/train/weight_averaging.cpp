@@ -18,34 +18,44 @@ int slot_to_replace(const std::vector<double>& slot_metrics, double metric) {
   return metric > *worst ? static_cast<int>(worst - slot_metrics.begin()) : -1;
 }
 
-StateDict average_state_dicts(const std::vector<StateDict>& sds) {
-  if (sds.empty()) throw Error("weight averaging: no state dict to average");
-  // Integer tensors are summed in float64 and truncated once at the end: SG's true_divide turns them
-  // into floats that only the model's buffer makes integer again.
-  StateDict avg;
-  std::vector<c10::ScalarType> dtypes;
-  avg.reserve(sds[0].size());
-  for (const auto& [k, v] : sds[0]) {
-    dtypes.push_back(v.scalar_type());
-    avg.emplace_back(k, v.is_floating_point() ? v.detach().clone() : v.detach().to(torch::kFloat64));
-  }
-  for (size_t n = 1; n < sds.size(); ++n) {
-    const StateDict& sd = sds[n];
-    if (sd.size() != avg.size())
-      throw Error("weight averaging: snapshot " + std::to_string(n) + " has " + std::to_string(sd.size()) +
-                  " tensors, the first " + std::to_string(avg.size()));
-    for (size_t i = 0; i < avg.size(); ++i) {
-      auto& [key, a] = avg[i];
-      const torch::Tensor& b = sd[i].second;
-      if (sd[i].first != key || !b.sizes().equals(a.sizes()))
-        throw Error("weight averaging: snapshot " + std::to_string(n) + " differs at " + key + " (" + sd[i].first + ")");
-      const double w = static_cast<double>(n);
-      a = (a * w + b.to(a.dtype())) / (w + 1);
+void RunningMean::add(const StateDict& sd) {
+  if (count_ == 0) {
+    // Integer tensors are summed in float64 and truncated once at the end: SG's true_divide turns
+    // them into floats that only the model's buffer makes integer again.
+    mean_.reserve(sd.size());
+    for (const auto& [k, v] : sd) {
+      dtypes_.push_back(v.scalar_type());
+      mean_.emplace_back(k, v.is_floating_point() ? v.detach().clone() : v.detach().to(torch::kFloat64));
     }
+    count_ = 1;
+    return;
   }
-  for (size_t i = 0; i < avg.size(); ++i)
-    if (avg[i].second.scalar_type() != dtypes[i]) avg[i].second = avg[i].second.to(dtypes[i]);
-  return avg;
+  if (sd.size() != mean_.size())
+    throw Error("weight averaging: snapshot " + std::to_string(count_) + " has " + std::to_string(sd.size()) +
+                " tensors, the first " + std::to_string(mean_.size()));
+  const double n = static_cast<double>(count_);
+  for (size_t i = 0; i < mean_.size(); ++i) {
+    auto& [key, a] = mean_[i];
+    const torch::Tensor& b = sd[i].second;
+    if (sd[i].first != key || !b.sizes().equals(a.sizes()))
+      throw Error("weight averaging: snapshot " + std::to_string(count_) + " differs at " + key + " (" + sd[i].first + ")");
+    a = (a * n + b.to(a.dtype())) / (n + 1);
+  }
+  ++count_;
+}
+
+StateDict RunningMean::result() const {
+  if (count_ == 0) throw Error("weight averaging: no state dict to average");
+  StateDict out = mean_;
+  for (size_t i = 0; i < out.size(); ++i)
+    if (out[i].second.scalar_type() != dtypes_[i]) out[i].second = out[i].second.to(dtypes_[i]);
+  return out;
+}
+
+StateDict average_state_dicts(const std::vector<StateDict>& sds) {
+  RunningMean m;
+  for (const StateDict& sd : sds) m.add(sd);
+  return m.result();
 }
 
 BestModelsAverage::BestModelsAverage(std::string dir, int n) : dir_(std::move(dir)) {
@@ -75,11 +85,11 @@ int BestModelsAverage::kept() const {
 }
 
 StateDict BestModelsAverage::average() const {
-  std::vector<StateDict> sds;
+  if (kept() == 0) throw Error("average_best_models: no epoch has been validated yet");
+  RunningMean m;  // one snapshot in memory at a time besides the mean (10 of L's would be 2.7 GB)
   for (size_t i = 0; i < slots_.size(); ++i)
-    if (std::isfinite(slots_[i].metric)) sds.push_back(read_checkpoint(slot_path(i), false).weights);
-  if (sds.empty()) throw Error("average_best_models: no epoch has been validated yet");
-  return average_state_dicts(sds);
+    if (std::isfinite(slots_[i].metric)) m.add(read_checkpoint(slot_path(i), false).weights);
+  return m.result();
 }
 
 std::vector<int> BestModelsAverage::epochs_by_metric() const {

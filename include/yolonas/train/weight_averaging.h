@@ -25,6 +25,19 @@ int slot_to_replace(const std::vector<double>& slot_metrics, double metric);
 // dtype; integer ones (BatchNorm's num_batches_tracked) in float64, truncated back to their dtype at the end.
 StateDict average_state_dicts(const std::vector<StateDict>& sds);
 
+// The same mean, one state dict at a time.
+class RunningMean {
+ public:
+  void add(const StateDict& sd);
+  StateDict result() const;  // throws when nothing was added
+  int count() const { return count_; }
+
+ private:
+  StateDict mean_;
+  std::vector<c10::ScalarType> dtypes_;
+  int count_ = 0;
+};
+
 class BestModelsAverage {
  public:
   struct Slot {
