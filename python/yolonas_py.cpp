@@ -136,7 +136,7 @@ class PyDetector {
       if (kw.contains(k)) nms_keys_[k] = cli_value(kw[k]), kw.attr("pop")(k);
     Args args = args_from("predict", kw);
     args.check_known({"model", "weights", "imgsz", "threads", "ema", "random_init", "fuse", "device", "engine",
-                      "calib", "calib_method", "percentile", "int8_select", "int8_budget"});
+                      "calib", "calib_method", "percentile", "int8_select", "int8_budget", "augment"});
     const DetectorOptions o = cli::detector_options(args);
     py::gil_scoped_release release;
     det_ = std::make_unique<Detector>(Detector::load(o));

@@ -48,6 +48,20 @@ def test_default_detector_gives_the_cli_predictions(det, tmp_path):
 
 
 @needs_dog
+def test_augment_gives_the_cli_predictions(tmp_path):
+    subprocess.run([CLI, "predict", "source=" + DOG, "conf=0.1", "save=false", "save_json=true", "threads=2",
+                    "augment=true", "project=" + str(tmp_path), "name=p"], check=True, capture_output=True)
+    cli = json.load(open(tmp_path / "p" / "predictions.json"))
+    d = yolonas.Detector(threads=2, augment=True)
+    assert "TTA: 1, 0.83 mirrored, 0.67" in d.description
+    r = d.predict(yolonas.imread(DOG), conf=0.1)
+    assert len(r) == len(cli) > 0
+    for k, c in enumerate(cli):
+        assert r.scores[k] == pytest.approx(c["score"], abs=1e-5)
+        assert r.classes[k] == c["category_id"]
+
+
+@needs_dog
 def test_rgb_paths_lists_and_options(det):
     bgr = yolonas.imread(DOG)
     a = det.predict(bgr, conf=0.1)
