@@ -560,6 +560,18 @@ TEST(Cli, AutolabelWritesADatasetThatChecksAndTrains) {
   std::ifstream af(fs::path(wd) / "runs/detect/t/args.yaml");
   const std::string args_yaml((std::istreambuf_iterator<char>(af)), std::istreambuf_iterator<char>());
   EXPECT_NE(args_yaml.find("mosaic_prob: 0.25"), std::string::npos) << args_yaml;
+  // SG's average_best_models, on by default (10 models); false turns it off; a negative count is refused.
+  EXPECT_NE(args_yaml.find("average_best_models: 10"), std::string::npos) << args_yaml;
+  EXPECT_TRUE(fs::exists(fs::path(wd) / "runs/detect/t/weights/average_model.pth")) << r.output;
+  EXPECT_NE(r.output.find("average_model.pth (mean of the 1 best epoch by mAP50-95: 1)"), std::string::npos) << r.output;
+  r = run_cli("train data=ds/data.yaml model=" + tiny_dir() + "/tiny_arch.json imgsz=128 batch=4 epochs=1 "
+              "max_batches=2 threads=1 plots=false name=t3 average_best_models=false",
+              wd);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_FALSE(fs::exists(fs::path(wd) / "runs/detect/t3/weights/average_model.pth")) << r.output;
+  r = run_cli("train data=ds/data.yaml model=" + tiny_dir() + "/tiny_arch.json average_best_models=-1 name=t4", wd);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("average_best_models"), std::string::npos) << r.output;
   r = run_cli("train data=ds/data.yaml model=" + tiny_dir() + "/tiny_arch.json mosaic_prob=1.5 name=t2", wd);
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("mosaic_prob=1.5: expected a probability in [0, 1]"), std::string::npos) << r.output;
