@@ -46,7 +46,8 @@ modes:
   synth       synthetic YOLO dataset from Debian images: out=DIR n_train=2000 n_val=300 imgsz=640
               classes=dog,cow seed=0 workers=2 photo=true (list=true shows the classes)
   export      weights=PATH format=pth|onnx|ynas|triton out=PATH: weights-only checkpoint with metadata, ONNX
-              (opset 13, fused, box decode inside; imgsz=640 batch=0 for a dynamic batch; nms=true half=true),
+              (opset 13, fused, box decode inside; imgsz=640 batch=0 for a dynamic batch; nms=true half=true;
+              with nms=true: conf iou top_k=1024 (candidates per image) max_det=300 (per image)),
               the runtime's model file (int8=true calib=...), or a Triton model repository
               (format=triton out=REPO name= max_batch=8 instances=1 device=cpu|cuda)
   benchmark   speed and memory of the LibTorch paths and the oneDNN runtime (FP32, INT8)

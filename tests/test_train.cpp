@@ -40,6 +40,15 @@ TrainConfig tiny_config(const std::string& data, const std::string& project) {
   return c;
 }
 
+// A run in a fresh folder on 8 train / 4 val shapes images at 128 px, without plots.
+TrainConfig shapes_run_config(const std::string& name, int epochs) {
+  const std::string root = fresh_dir(name);
+  TrainConfig c = tiny_config(write_shapes_dataset(root + "/data", 8, 4, 128, 5), root + "/runs");
+  c.epochs = epochs;
+  c.plots = false;
+  return c;
+}
+
 }  // namespace
 
 TEST(Train, OverfitsAHandfulOfImages) {
@@ -297,12 +306,7 @@ struct RecordingHook : HookBase {
 }  // namespace
 
 TEST(Train, UserHooksRunAndEarlyStoppingEndsTheRun) {
-  const std::string root = fresh_dir("hooks");
-  const std::string data = write_shapes_dataset(root + "/data", 8, 4, 128, 5);
-  TrainConfig c = tiny_config(data, root + "/runs");
-  c.epochs = 8;
-  c.plots = false;
-  Trainer t(c);
+  Trainer t(shapes_run_config("hooks", 8));
   auto rec = std::make_unique<RecordingHook>();
   RecordingHook* r = rec.get();
   t.register_hook(std::move(rec));
@@ -443,12 +447,8 @@ TEST(WeightAveraging, KeepsTheBestEpochsAndResumesFromItsState) {
 }
 
 TEST(Train, AverageModelIsTheMeanOfTheBestEpochsEmaWeights) {
-  const std::string root = fresh_dir("average_model");
-  const std::string data = write_shapes_dataset(root + "/data", 8, 4, 128, 5);
-  TrainConfig c = tiny_config(data, root + "/runs");
-  c.epochs = 4;
+  TrainConfig c = shapes_run_config("average_model", 4);
   c.ema = true;
-  c.plots = false;
   c.average_best_models = 2;
   Trainer t(c);
   auto rec = std::make_unique<EmaRecorder>();

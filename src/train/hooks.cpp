@@ -85,14 +85,17 @@ EvalResult validate_weights(Trainer& t, const StateDict& weights, const std::str
   return evaluate(*engine, t.meta().names, t.meta().preprocessing, t.val_set(), opt);
 }
 
+// The weights validated, kept and averaged: the EMA's when EMA is on (what best.pth / last.pth give
+// `yolonas val`), else the model's.
+StateDict eval_weights(Trainer& t) { return t.ema() ? t.ema()->state() : state_dict(*t.model()); }
+
 }  // namespace
 
 void ValidationHook::after_epoch(Trainer& t) {
   const TrainConfig& c = t.config();
   const bool last = t.epoch() + 1 == c.epochs;
   if (!last && (t.epoch() + 1) % std::max(1, c.val_period) != 0) return;
-  // The EMA weights: what best.pth / last.pth give `yolonas val`.
-  const EvalResult r = validate_weights(t, t.ema() ? t.ema()->state() : state_dict(*t.model()), "  val");
+  const EvalResult r = validate_weights(t, eval_weights(t), "  val");
   t.metrics().put("metrics/mAP50-95", r.sg->map);
   t.metrics().put("metrics/mAP50", r.sg50->map);
   t.metrics().put("metrics/precision", r.sg->precision);
@@ -134,13 +137,13 @@ void EarlyStoppingHook::load_state(const nlohmann::json& s) {
 AverageModelsHook::AverageModelsHook(const std::string& weights_dir, int n)
     : weights_dir_(weights_dir), average_(weights_dir + "/average_snapshots", n) {}
 
-std::string AverageModelsHook::path() const { return weights_dir_ + "/average_model.pth"; }
+std::string AverageModelsHook::path_in(const std::string& weights_dir) { return weights_dir + "/average_model.pth"; }
+std::string AverageModelsHook::path() const { return path_in(weights_dir_); }
 
 void AverageModelsHook::after_epoch(Trainer& t) {
   const std::optional<double> m = t.metrics().get("metrics/mAP50-95");
   if (!m) return;  // no validation this epoch
-  const StateDict weights = t.ema() ? t.ema()->state() : state_dict(*t.model());
-  if (!average_.offer(weights, *m, t.epoch() + 1)) return;
+  if (!average_.offer(eval_weights(t), *m, t.epoch() + 1)) return;
   const StateDict avg = average_.average();
   CheckpointWrite w;  // SG's average_model.pth: the averaged net, no optimizer, no EMA
   w.net = &avg;
@@ -154,7 +157,7 @@ void AverageModelsHook::after_train(Trainer& t) {
   if (average_.kept() == 0) return;
   // SG validates the averaged model once training ends.
   const std::vector<int> epochs = average_.epochs_by_metric();
-  const EvalResult r = validate_weights(t, average_.average(), "  val average");
+  const EvalResult r = validate_weights(t, read_checkpoint(path(), false).weights, "  val average");
   std::string list;
   for (size_t i = 0; i < epochs.size(); ++i) list += (i ? ", " : "") + std::to_string(epochs[i]);
   std::printf("average_model.pth (mean of the %zu best epoch%s by mAP50-95: %s): mAP50 %.4f  mAP50-95 %.4f\n",

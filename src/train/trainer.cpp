@@ -675,8 +675,8 @@ TrainResult Trainer::train() {
   if (is_main()) {
     r.last = weights_dir_ + "/last.pth";
     r.best = fs::exists(weights_dir_ + "/best.pth") ? weights_dir_ + "/best.pth" : r.last;
-    if (cfg_.average_best_models > 0 && fs::exists(weights_dir_ + "/average_model.pth"))
-      r.average = weights_dir_ + "/average_model.pth";
+    if (cfg_.average_best_models > 0 && fs::exists(AverageModelsHook::path_in(weights_dir_)))
+      r.average = AverageModelsHook::path_in(weights_dir_);
   }
   r.epochs_done = done;
   r.stopped_early = stop_reason_;

@@ -87,7 +87,8 @@ class AverageModelsHook : public HookBase {
   void after_train(Trainer& t) override;
   nlohmann::json state() const override { return average_.state(); }
   void load_state(const nlohmann::json& s) override { average_.load_state(s); }
-  std::string path() const;  // weights/average_model.pth
+  static std::string path_in(const std::string& weights_dir);  // WEIGHTS_DIR/average_model.pth
+  std::string path() const;
   // The averaged model's validation once training ended (-1 before).
   double average_map50_95() const { return average_map50_95_; }
   double average_map50() const { return average_map50_; }
