@@ -2,7 +2,9 @@
 // video frames with any model yolonas runs, and writes a YOLO dataset that trains like any other:
 //   DATASET/data.yaml, images/{train,val}/, labels/{train,val}/ (class cx cy w h, normalized),
 //   scores/{train,val}/ (the same rows with the teacher's score), summary.txt + summary.json (per
-//   class: images, boxes, mean score; what was dropped and why), preview.jpg (a mosaic of samples).
+//   class: images, boxes, mean score; what was dropped and why), preview.jpg (a mosaic of samples);
+//   with ignore_conf=, ignore/{train,val}/: the boxes scored in [ignore_conf, conf), the teacher's
+//   uncertain objects, which `train ignore_regions=true` neither learns nor teaches as background.
 // Options: conf=0.5 or conf=0.4,person:0.6 (per class), iou, max_det, classes= (ids or names kept),
 // rename=truck:vehicle,car:vehicle (classes renamed or merged), min_size=4 (shorter box side, px),
 // vid_stride=30 (every Nth frame), dedup=0.97 (skip a frame this similar to the last one kept; 0 =
@@ -66,6 +68,7 @@ struct Labeler {
   std::vector<std::string> new_names;
   double min_size = 4;
   float iou = 0.7f;
+  float ignore_conf = -1;  // >= 0: boxes scored in [ignore_conf, conf) become ignore regions
 };
 
 struct ClassStats {
@@ -80,6 +83,7 @@ struct Output {
   bool keep_empty = true;
   std::set<std::string> used_names;
   std::map<int, ClassStats> stats;
+  int64_t ignore_regions = 0;
   int64_t written[2] = {0, 0}, empty_kept = 0, empty_dropped = 0, below_conf = 0, too_small = 0, other_class = 0, merged_duplicates = 0;
   std::vector<std::pair<cv::Mat, std::vector<Detection>>> preview;  // thumbnails with their boxes
   int preview_max = 16;
@@ -95,24 +99,29 @@ struct Output {
   }
 };
 
-// Keeps the detections the options allow, in dataset classes. Counts what it drops.
-std::vector<Detection> select(const std::vector<Detection>& dets, const Labeler& L, Output& out) {
+// Keeps the detections the options allow, in dataset classes. Counts what it drops. With
+// L.ignore_conf, the ones scored in [ignore_conf, conf) (otherwise allowed) go to `unsure`.
+std::vector<Detection> select(const std::vector<Detection>& dets, const Labeler& L, Output& out,
+                              std::vector<Detection>& unsure) {
   std::vector<Detection> kept;
+  unsure.clear();
   for (const Detection& d : dets) {
     if (d.cls < 0 || d.cls >= static_cast<int>(L.to_new.size()) || L.to_new[d.cls] < 0) {
       ++out.other_class;
       continue;
     }
+    Detection n = d;
+    n.cls = L.to_new[d.cls];
+    const bool small = std::min(d.x2 - d.x1, d.y2 - d.y1) < L.min_size;
     if (d.score < L.conf[d.cls]) {
       ++out.below_conf;
+      if (L.ignore_conf >= 0 && d.score >= L.ignore_conf && !small) unsure.push_back(n);
       continue;
     }
-    if (std::min(d.x2 - d.x1, d.y2 - d.y1) < L.min_size) {
+    if (small) {
       ++out.too_small;
       continue;
     }
-    Detection n = d;
-    n.cls = L.to_new[d.cls];
     kept.push_back(n);
   }
   // Classes merged by rename= can box one object twice (a car and a truck, both now "vehicle"):
@@ -134,16 +143,32 @@ std::vector<Detection> select(const std::vector<Detection>& dets, const Labeler&
   return out_dets;
 }
 
-// Writes one labelled image: the image (a copy of the file, or the frame as JPEG), its labels and scores.
-void write_sample(Output& out, const std::string& stem, const cv::Mat& image, const std::string& source_file,
-                  const std::vector<Detection>& dets_in, const Labeler& L) {
-  std::vector<Detection> dets;
+// Boxes clipped to the image (YOLO labels live in [0, 1]); those left under 1 px go.
+std::vector<Detection> clip_to_image(const std::vector<Detection>& in, const cv::Mat& image) {
+  std::vector<Detection> out;
   const float W = static_cast<float>(image.cols), H = static_cast<float>(image.rows);
-  for (Detection d : dets_in) {  // clipped to the image: YOLO labels live in [0, 1]
+  for (Detection d : in) {
     d.x1 = std::clamp(d.x1, 0.f, W), d.x2 = std::clamp(d.x2, 0.f, W);
     d.y1 = std::clamp(d.y1, 0.f, H), d.y2 = std::clamp(d.y2, 0.f, H);
-    if (d.x2 - d.x1 >= 1 && d.y2 - d.y1 >= 1) dets.push_back(d);
+    if (d.x2 - d.x1 >= 1 && d.y2 - d.y1 >= 1) out.push_back(d);
   }
+  return out;
+}
+
+// One YOLO row: "class cx cy w h", normalized.
+std::string yolo_row(const Detection& d, const cv::Mat& image) {
+  const float W = static_cast<float>(image.cols), H = static_cast<float>(image.rows);
+  char row[160];
+  std::snprintf(row, sizeof row, "%d %.6f %.6f %.6f %.6f", d.cls, (d.x1 + d.x2) / 2 / W, (d.y1 + d.y2) / 2 / H,
+                (d.x2 - d.x1) / W, (d.y2 - d.y1) / H);
+  return row;
+}
+
+// Writes one labelled image: the image (a copy of the file, or the frame as JPEG), its labels and
+// scores, and its ignore regions (ignore_conf=).
+void write_sample(Output& out, const std::string& stem, const cv::Mat& image, const std::string& source_file,
+                  const std::vector<Detection>& dets_in, const std::vector<Detection>& unsure_in, const Labeler& L) {
+  const std::vector<Detection> dets = clip_to_image(dets_in, image), unsure = clip_to_image(unsure_in, image);
   if (dets.empty()) {
     if (!out.keep_empty) {
       ++out.empty_dropped;
@@ -163,14 +188,12 @@ void write_sample(Output& out, const std::string& stem, const cv::Mat& image, co
   } else {
     fs::copy_file(source_file, img_path, fs::copy_options::overwrite_existing);
   }
-  std::string labels, scores;
-  char row[160];
+  std::string labels, scores, ignore;
   std::set<int> classes_here;
   for (const Detection& d : dets) {
-    std::snprintf(row, sizeof row, "%d %.6f %.6f %.6f %.6f", d.cls, (d.x1 + d.x2) / 2 / W, (d.y1 + d.y2) / 2 / H,
-                  (d.x2 - d.x1) / W, (d.y2 - d.y1) / H);
-    labels += std::string(row) + "\n";
-    scores += std::string(row) + " " + std::to_string(d.score).substr(0, 6) + "\n";
+    const std::string row = yolo_row(d, image);
+    labels += row + "\n";
+    scores += row + " " + std::to_string(d.score).substr(0, 6) + "\n";
     ClassStats& st = out.stats[d.cls];
     ++st.boxes;
     st.score_sum += d.score;
@@ -179,6 +202,9 @@ void write_sample(Output& out, const std::string& stem, const cv::Mat& image, co
   for (int c : classes_here) ++out.stats[c].images;
   write_file_atomic((out.root / "labels" / sub / (name + ".txt")).string(), labels);
   write_file_atomic((out.root / "scores" / sub / (name + ".txt")).string(), scores);
+  for (const Detection& d : unsure) ignore += yolo_row(d, image) + "\n";
+  if (!ignore.empty()) write_file_atomic((out.root / "ignore" / sub / (name + ".txt")).string(), ignore);
+  out.ignore_regions += static_cast<int64_t>(unsure.size());
   ++out.written[split];
   if (static_cast<int>(out.preview.size()) < out.preview_max && !dets.empty()) {
     const double s = 320.0 / std::max(image.cols, image.rows);
@@ -208,7 +234,7 @@ int cmd_autolabel(const Args& args) {
   args.check_known({"model", "weights", "source", "out", "conf", "iou", "max_det", "classes", "rename", "min_size",
                     "vid_stride", "dedup", "val", "seed", "keep_empty", "preview", "exist_ok", "imgsz", "threads",
                     "ema", "fuse", "device", "engine", "calib", "calib_method", "percentile", "int8_select", "int8_heads",
-                    "int8_budget", "random_init", "augment"});
+                    "int8_budget", "random_init", "augment", "ignore_conf"});
   const std::string out_dir = args.str("out", "");
   if (out_dir.empty()) throw Error("out= is required: the folder of the new dataset");
   std::error_code ec;
@@ -240,6 +266,13 @@ int cmd_autolabel(const Args& args) {
     if (colon != std::string::npos) L.conf[class_index(tok.substr(0, colon), names, "conf")] = parse_conf(tok.substr(colon + 1));
   }
   nms.conf = std::min(nms.conf, *std::min_element(L.conf.begin(), L.conf.end()));
+  if (args.has("ignore_conf")) {
+    L.ignore_conf = static_cast<float>(args.real_in("ignore_conf", 0.25, 0, 1));
+    if (L.ignore_conf >= *std::max_element(L.conf.begin(), L.conf.end()))
+      throw Error("ignore_conf=" + args.str("ignore_conf", "") + " must be below conf: the boxes scored in [ignore_conf, conf) "
+                  "become ignore regions");
+    nms.conf = std::min(nms.conf, L.ignore_conf);
+  }
   // Classes kept (default all), renamed or merged; the dataset's classes in the teacher's order.
   std::vector<bool> keep(names.size(), !args.has("classes"));
   for (const std::string& tok : split_commas(args.str("classes", ""))) keep[class_index(tok, names, "classes")] = true;
@@ -271,10 +304,13 @@ int cmd_autolabel(const Args& args) {
   out.preview_max = args.integer_in("preview", 16, 0, 256);
   for (const char* sub : {"images/train", "images/val", "labels/train", "labels/val", "scores/train", "scores/val"})
     fs::create_directories(out.root / sub);
+  if (L.ignore_conf >= 0)
+    for (const char* sub : {"ignore/train", "ignore/val"}) fs::create_directories(out.root / sub);
   std::printf("%s\nautolabel: %zu image(s), %zu video(s) -> %s (%zu classes)\n", det.describe().c_str(),
               src.images.size(), src.videos.size(), out_dir.c_str(), L.new_names.size());
 
   int64_t unreadable = 0, frames_seen = 0, frames_duplicate = 0;
+  std::vector<Detection> unsure;
   {
     Progress bar("autolabel", static_cast<int64_t>(src.images.size()));
     int64_t done = 0;
@@ -289,7 +325,8 @@ int cmd_autolabel(const Args& args) {
       const cv::Mat bgr = to_bgr8(img);
       // The file is copied as it is, so the labels must be for the pixels a reader sees: EXIF
       // rotation applied (as cv::imread and SG's datasets do).
-      write_sample(out, fs::path(path).stem().string(), bgr, path, select(det.predict(bgr, nms).detections, L, out), L);
+      const std::vector<Detection> kept = select(det.predict(bgr, nms).detections, L, out, unsure);
+      write_sample(out, fs::path(path).stem().string(), bgr, path, kept, unsure, L);
     }
   }
   for (const std::string& video : src.videos) {
@@ -316,13 +353,17 @@ int cmd_autolabel(const Args& args) {
       last_thumb = thumb;
       char stem[64];
       std::snprintf(stem, sizeof stem, "_f%06lld", static_cast<long long>(f));
-      write_sample(out, fs::path(video).stem().string() + stem, frame, "", select(det.predict(frame, nms).detections, L, out), L);
+      const std::vector<Detection> kept = select(det.predict(frame, nms).detections, L, out, unsure);
+      write_sample(out, fs::path(video).stem().string() + stem, frame, "", kept, unsure, L);
     }
   }
 
   // data.yaml, summary, preview.
   std::string yaml = "# Pseudo-labelled by `yolonas autolabel` with " + det.describe() + "\n# source: " +
                      args.str("source", "") + "; conf " + args.str("conf", "0.5") + "; scores in scores/\n" +
+                     (L.ignore_conf >= 0 ? "# ignore regions (scores from ignore_conf " + args.str("ignore_conf", "") +
+                                               " up to conf) in ignore/: train with ignore_regions=true\n"
+                                         : std::string()) +
                      "path: " + fs::absolute(out.root).string() + "\ntrain: images/train\nval: images/val\nnames:\n";
   for (size_t i = 0; i < L.new_names.size(); ++i) yaml += "  " + std::to_string(i) + ": \"" + L.new_names[i] + "\"\n";
   write_file_atomic((out.root / "data.yaml").string(), yaml);
@@ -349,6 +390,11 @@ int cmd_autolabel(const Args& args) {
                 static_cast<long long>(out.too_small), L.min_size, static_cast<long long>(out.other_class),
                 static_cast<long long>(out.merged_duplicates));
   table += line;
+  if (L.ignore_conf >= 0) {
+    std::snprintf(line, sizeof line, "ignore regions (scored %g up to conf, in ignore/): %lld\n", L.ignore_conf,
+                  static_cast<long long>(out.ignore_regions));
+    table += line;
+  }
   write_file_atomic((out.root / "summary.txt").string(), table);
   json summary = {{"teacher", det.describe()},
                   {"classes", classes},
@@ -358,6 +404,7 @@ int cmd_autolabel(const Args& args) {
                   {"unreadable", unreadable},
                   {"frames_sampled", frames_seen},
                   {"frames_duplicate", frames_duplicate},
+                  {"ignore_regions", out.ignore_regions},
                   {"dropped", {{"below_conf", out.below_conf}, {"too_small", out.too_small}, {"other_class", out.other_class},
                                {"merged_duplicates", out.merged_duplicates}}}};
   write_file_atomic((out.root / "summary.json").string(), summary.dump(2) + "\n");

@@ -46,7 +46,7 @@ TrainConfig train_config(const Args& args) {
                     "ema", "ema_decay", "clip_grad", "accumulate", "freeze", "workers", "seed", "threads", "rgb",
                     "cache", "strict", "val_period", "patience", "average_best_models", "max_batches", "plots", "project", "name", "exist_ok", "resume", "device", "match_names",
                     "mosaic", "mosaic_prob", "mixup", "hsv", "fliplr", "degrees", "translate", "scale", "shear", "augment",
-                    "teacher", "kd_weight", "kd_temperature", "amp", "amp_dtype", "world_size", "rank", "local_rank", "master_addr", "master_port", "sync_bn", "nproc", "qat"});
+                    "teacher", "kd_weight", "kd_temperature", "amp", "amp_dtype", "world_size", "rank", "local_rank", "master_addr", "master_port", "sync_bn", "nproc", "qat", "ignore_regions"});
   TrainConfig c;
   c.apply_preset(args.str("preset", "finetune"));
   c.data = args.str("data", "");
@@ -103,6 +103,7 @@ TrainConfig train_config(const Args& args) {
   c.amp = args.str("amp", c.amp);
   c.amp_dtype = args.str("amp_dtype", c.amp_dtype);
   c.sync_bn = args.boolean("sync_bn", c.sync_bn);
+  c.ignore_regions = args.boolean("ignore_regions", c.ignore_regions);
   // This process's place: keys, else torchrun's environment (WORLD_SIZE, RANK, ...), else one process.
   const DistOptions env = dist_options_from_env();
   c.world_size = args.integer_in("world_size", env.world_size, 1, 65536);

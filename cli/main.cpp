@@ -37,6 +37,8 @@ modes:
               best epochs' weights by mAP50-95, validated at the end)
               amp=auto|true|false amp_dtype=auto|fp16|bf16 (mixed precision; auto: on for CUDA)
               teacher=PATH kd_weight=1 kd_temperature=1 (knowledge distillation from a trained model)
+              ignore_regions=false (true: no classification loss on background anchors inside ignored
+              boxes: autolabel's ignore/ files, COCO crowd, VOC difficult)
               qat=true weights=TRAINED.pth epochs=10 lr0=5e-5 (quantization-aware fine-tuning of the fused
               graph on its INT8 scale plan: writes weights/best.ynas, an INT8 model file; calib_method= int8_heads=
               calib_images=32)
@@ -62,6 +64,7 @@ modes:
   autolabel   pseudo-label images and videos with a teacher into a YOLO dataset (scores, summary, preview)
               model=... weights=... source=DIR|GLOB|VIDEO out=DATASET conf=0.5|0.4,person:0.6 classes=...
               rename=truck:vehicle min_size=4 vid_stride=30 dedup=0.97 val=0.1 seed=0 keep_empty=true
+              ignore_conf= (below conf: boxes scored in [ignore_conf, conf) go to ignore/, ignore regions)
   help        this text
 
 Outputs go to runs/detect/<mode>N/ (project= and name= choose another folder).

@@ -576,6 +576,47 @@ TEST(Cli, AutolabelWritesADatasetThatChecksAndTrains) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("mosaic_prob=1.5: expected a probability in [0, 1]"), std::string::npos) << r.output;
 
+  // ignore_conf: the boxes scored in [ignore_conf, conf) go to ignore/, the others to labels/, as a
+  // run at conf=ignore_conf (whose scores/ say each box's score) splits them; training reads them
+  // with ignore_regions=true.
+  r = run_cli("autolabel source=" + images + " out=ds_ig conf=0.3 ignore_conf=0.1 val=0.25 seed=1 threads=1", wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  r = run_cli("autolabel source=" + images + " out=ds_low conf=0.1 val=0.25 seed=1 threads=1", wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto lines_of = [](const fs::path& f) {
+    std::vector<std::string> out;
+    std::ifstream in(f);
+    for (std::string l; std::getline(in, l);) out.push_back(l);
+    return out;
+  };
+  size_t unsure_rows = 0, sure_rows = 0;
+  for (const char* split : {"train", "val"})
+    for (const auto& e : fs::directory_iterator(fs::path(wd) / "ds_low/scores" / split)) {
+      std::vector<std::string> want_labels, want_ignore;
+      for (const std::string& l : lines_of(e.path())) {
+        const size_t sp = l.rfind(' ');
+        (std::stod(l.substr(sp + 1)) >= 0.3 ? want_labels : want_ignore).push_back(l.substr(0, sp));
+      }
+      const fs::path ig = fs::path(wd) / "ds_ig/ignore" / split / e.path().filename();
+      EXPECT_EQ(lines_of(fs::path(wd) / "ds_ig/labels" / split / e.path().filename()), want_labels) << e.path();
+      EXPECT_EQ(fs::exists(ig), !want_ignore.empty()) << ig;
+      EXPECT_EQ(lines_of(ig), want_ignore) << ig;
+      unsure_rows += want_ignore.size(), sure_rows += want_labels.size();
+    }
+  EXPECT_GT(unsure_rows, 5u);
+  EXPECT_GT(sure_rows, 5u);
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(fs::path(wd) / "ds_ig/summary.json"))["ignore_regions"].get<size_t>(),
+            unsure_rows);
+  r = run_cli("train data=ds_ig/data.yaml model=" + tiny_dir() + "/tiny_arch.json imgsz=128 batch=4 epochs=1 "
+              "max_batches=2 threads=1 plots=false name=t_ig ignore_regions=true average_best_models=false",
+              wd);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("ignored boxes (crowd, difficult, ignore/) in"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("train images: ignore regions"), std::string::npos) << r.output;
+  r = run_cli("autolabel source=" + images + " out=ds_bad conf=0.3 ignore_conf=0.3", wd);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("ignore_conf=0.3 must be below conf"), std::string::npos) << r.output;
+
   // Clear refusals: an existing dataset is never overwritten; unknown classes are named.
   r = run_cli("autolabel source=" + images + " out=ds", wd);
   EXPECT_NE(r.code, 0);

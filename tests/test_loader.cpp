@@ -404,6 +404,63 @@ TEST(Loader, BackgroundImagesFollowIgnoreEmpty) {
   for (size_t t = 0; t < b.num_targets(); ++t) EXPECT_NE(b.targets[6 * t], 0.0f);  // no box on image 0
 }
 
+// YOLO ignore/ files (autolabel ignore_conf=): read as the samples' ignored boxes; with
+// ignore_regions they go through the training augmentation exactly as the objects do and come out in
+// Batch::crowd (here each region repeats an object's box, so each must land on that object's box);
+// without it training drops them, as SG does; validation always passes them on for the metric.
+TEST(Loader, IgnoreRegionsRideTheAugmentationIntoCrowd) {
+  TempDataset ds("ignore", 6);
+  fs::create_directories(ds.root / "ignore/train");
+  for (int i = 0; i < 6; i += 2) {
+    const PixelBox& b = ds.boxes[static_cast<size_t>(i)][0];
+    const double w = ds.sizes[static_cast<size_t>(i)].width, h = ds.sizes[static_cast<size_t>(i)].height;
+    std::ofstream(ds.root / "ignore/train" / (TempDataset::stem(i) + ".txt"))
+        << "2 " << (b.x1 + b.x2) / 2 / w << " " << (b.y1 + b.y2) / 2 / h << " " << (b.x2 - b.x1) / w << " "
+        << (b.y2 - b.y1) / h << "\n";
+  }
+  const DataSplit split = ds.split();
+  ASSERT_EQ(split.samples[0].ignored.size(), 1u);
+  EXPECT_EQ(split.samples[0].ignored[0].cls, 2);
+  EXPECT_TRUE(split.samples[1].ignored.empty());
+  EXPECT_TRUE(split.issues.empty());
+
+  LoaderConfig cfg = small_config(true);
+  cfg.batch_size = 6;
+  EXPECT_TRUE(DataLoader(ds.split(), cfg).make_batch(0, 0).crowd.empty());  // SG: dropped
+  cfg.ignore_regions = true;
+  DataLoader loader(ds.split(), cfg);
+  size_t regions = 0;
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    const Batch b = loader.make_batch(epoch, 0);
+    ASSERT_EQ(b.crowd.size() % 6, 0u);
+    for (size_t r = 0; r < b.crowd.size() / 6; ++r, ++regions) {
+      const float* c = &b.crowd[6 * r];
+      EXPECT_EQ(c[1], 2.0f);  // the class as given, not the internal marker
+      bool on_object = false;
+      for (size_t t = 0; t < b.num_targets(); ++t) {
+        const float* g = &b.targets[6 * t];
+        bool same = g[0] == c[0];
+        for (int k = 2; k < 6; ++k) same = same && std::abs(g[k] - c[k]) < 1e-3f;
+        on_object = on_object || same;
+      }
+      EXPECT_TRUE(on_object) << "region " << r << " of epoch " << epoch << " left its object";
+    }
+  }
+  EXPECT_GT(regions, 3u);
+
+  LoaderConfig v = small_config(false);
+  v.batch_size = 6;
+  EXPECT_EQ(DataLoader(ds.split(), v).make_batch(0, 0).crowd.size(), 3u * 6);
+
+  // A bad row in an ignore file is reported with that file and line, like a label row.
+  std::ofstream(ds.root / "ignore/train" / (TempDataset::stem(1) + ".txt")) << "7 0.5 0.5 0.2 0.2\n";
+  const DataSplit bad = ds.split();
+  ASSERT_EQ(bad.issues.size(), 1u);
+  EXPECT_EQ(bad.issues[0].kind, IssueKind::BadClass);
+  EXPECT_NE(bad.issues[0].file.find("ignore/train/img11.txt"), std::string::npos) << bad.issues[0].str();
+  EXPECT_EQ(bad.issues[0].line, 1);
+}
+
 TEST(Loader, SavesABatchGridWithBoxes) {
   TempDataset ds("grid", 4);
   LoaderConfig cfg = small_config(true);

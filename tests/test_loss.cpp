@@ -391,6 +391,58 @@ TEST(LossEdge, NoBoxesAtAll) {
   EXPECT_THROW(make_loss(3, false)(o, torch::zeros({2, 5})), Error);
 }
 
+// ---- ignore regions (our extension) ---------------------------------------------------------------
+
+// The classification-loss gradient of every anchor, with and without ignore regions.
+struct IgnoreRun {
+  LossResult r;
+  torch::Tensor cls_grad;  // [B,A,C]
+};
+IgnoreRun run_with_ignore(YoloNASOutput o, const torch::Tensor& targets, const torch::Tensor& ignore, bool atss) {
+  o.cls_logits = o.cls_logits.detach().requires_grad_(true);
+  o.reg_distri = o.reg_distri.detach().requires_grad_(true);
+  IgnoreRun run{make_loss(3, atss)(o, targets, ignore), {}};
+  run.r.loss.backward();
+  run.cls_grad = o.cls_logits.grad().clone();
+  return run;
+}
+
+// A background anchor whose point lies in an ignore region gets no classification gradient; every
+// other anchor (positives inside the region included) gets exactly what it gets without regions, and
+// the assignment, normalizer and box losses do not change. No region (or an empty tensor) = SG's loss.
+TEST(LossIgnore, RegionExemptsOnlyItsBackgroundAnchors) {
+  auto o = tiny_outputs("random_b2_96x128");
+  auto targets = load_tensor(tiny_dir() + "/random_b2_96x128/loss/targets.npy");
+  const auto pts = o.anchor_points;  // [A,2] input pixels
+  for (bool atss : {false, true}) {
+    const IgnoreRun plain = run_with_ignore(o, targets, {}, atss);
+    const IgnoreRun empty = run_with_ignore(o, targets, torch::zeros({0, 6}), atss);
+    EXPECT_TRUE(torch::equal(plain.r.components, empty.r.components));
+    EXPECT_TRUE(torch::equal(plain.cls_grad, empty.cls_grad));
+
+    // Image 0: a region over the left half, which holds positive anchors too; image 1: the whole image.
+    auto ignore = torch::tensor({0.f, 1.f, 32.f, 48.f, 64.f, 96.f, 1.f, 0.f, 64.f, 48.f, 128.f, 96.f}).reshape({2, 6});
+    const IgnoreRun ig = run_with_ignore(o, targets, ignore, atss);
+    EXPECT_TRUE(torch::equal(ig.r.assignment.labels, plain.r.assignment.labels));
+    EXPECT_EQ(ig.r.assigned_scores_sum.item<double>(), plain.r.assigned_scores_sum.item<double>());
+    EXPECT_EQ(ig.r.components[1].item<double>(), plain.r.components[1].item<double>());
+    EXPECT_EQ(ig.r.components[2].item<double>(), plain.r.components[2].item<double>());
+    EXPECT_LT(ig.r.components[0].item<double>(), plain.r.components[0].item<double>());
+
+    const auto x = pts.select(1, 0), y = pts.select(1, 1);
+    const auto in0 = (x > 0) & (x < 64) & (y > 0) & (y < 96), in1 = (x > 0) & (x < 128) & (y > 0) & (y < 96);
+    const auto bg = plain.r.assignment.labels == 3;  // [B,A]
+    const auto exempt = torch::stack({in0, in1}) & bg;
+    ASSERT_GT(exempt[0].sum().item<int64_t>(), 10);
+    ASSERT_GT((torch::stack({in0, in1}) & ~bg).sum().item<int64_t>(), 0) << "no positive anchor inside a region";
+    const auto g_abs = ig.cls_grad.abs().sum(-1), want = plain.cls_grad.abs().sum(-1);  // [B,A]
+    EXPECT_EQ(g_abs.index({exempt}).sum().item<double>(), 0.0) << atss;
+    EXPECT_GT(want.index({exempt}).sum().item<double>(), 0.0);
+    const auto kept = ~exempt;
+    EXPECT_TRUE(torch::allclose(ig.cls_grad.index({kept}), plain.cls_grad.index({kept}), 1e-6, 1e-9)) << atss;
+  }
+}
+
 // ---- YOLO-NAS S (../shared/golden) ---------------------------------------------------------------
 
 struct GoldenCase {

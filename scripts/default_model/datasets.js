@@ -3,10 +3,12 @@
 //                                                    a YOLO dataset OUT (val split, COCO-80 names); a
 //                                                    photo missing at its path is looked for under ROOT
 //                                                    (scripts/default_model/fetch_heldout.sh)
-//   node datasets.js pseudo TEACHER.jsonl OUT CONF NAMES_FILE
+//   node datasets.js pseudo TEACHER.jsonl OUT CONF NAMES_FILE [IGNORE_CONF]
 //                                                    teacher detections with score >= CONF of the
 //                                                    classes in NAMES_FILE -> YOLO dataset OUT
-//                                                    (every 10th image in val)
+//                                                    (every 10th image in val); with IGNORE_CONF, those
+//                                                    scored in [IGNORE_CONF, CONF) go to OUT/ignore/
+//                                                    (ignore regions, `yolonas train ignore_regions=true`)
 //   node datasets.js remap YOLO_DIR NAMES_FILE       rewrites a YOLO dataset's label files (and
 //                                                    data.yaml) from its own names to NAMES_FILE's order
 //   node datasets.js stats TEACHER.jsonl CONF        boxes and images per class at score >= CONF
@@ -112,11 +114,12 @@ function readJsonl(file) {
   return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
 }
 
-function pseudo(jsonl, out, conf, namesFile) {
+function pseudo(jsonl, out, conf, namesFile, ignoreConf) {
   const names = readNames(namesFile);
-  for (const d of ['images/train', 'labels/train', 'images/val', 'labels/val'])
-    fs.mkdirSync(path.join(out, d), { recursive: true });
-  let images = 0, boxes = 0, empty = 0;
+  const dirs = ['images/train', 'labels/train', 'images/val', 'labels/val'];
+  if (ignoreConf !== undefined) dirs.push('ignore/train', 'ignore/val');
+  for (const d of dirs) fs.mkdirSync(path.join(out, d), { recursive: true });
+  let images = 0, boxes = 0, empty = 0, ignored = 0;
   for (const r of readJsonl(jsonl)) {
     if (r.error) continue;
     const lines = [];
@@ -141,10 +144,22 @@ function pseudo(jsonl, out, conf, namesFile) {
     if (!fs.existsSync(dst)) fs.symlinkSync(path.resolve(r.file), dst);
     fs.writeFileSync(path.join(out, 'labels', split, `${s}.txt`), lines.length ? lines.join('\n') + '\n' : '');
     ++images; boxes += lines.length; empty += lines.length ? 0 : 1;
+    if (ignoreConf === undefined) continue;
+    // The teacher's uncertain objects: neither labels nor background.
+    const unsure = [];
+    for (const d of r.detections) {
+      const k = names.indexOf(d.class);
+      if (k < 0 || d.score < ignoreConf || d.score >= conf) continue;
+      const l = yoloLine(k, d.box[0], d.box[1], d.box[2], d.box[3], r.width, r.height);
+      if (l) unsure.push(l);
+    }
+    if (unsure.length) fs.writeFileSync(path.join(out, 'ignore', split, `${s}.txt`), unsure.join('\n') + '\n');
+    ignored += unsure.length;
   }
   fs.writeFileSync(path.join(out, 'data.yaml'), dataYaml(path.resolve(out), names,
     { train: 'images/train', val: 'images/val' }, `pseudo-labels of ${jsonl} at score >= ${conf}`));
-  console.log(`pseudo-labelled set: ${images} images (${empty} without boxes), ${boxes} boxes -> ${out}`);
+  console.log(`pseudo-labelled set: ${images} images (${empty} without boxes), ${boxes} boxes` +
+    (ignoreConf === undefined ? '' : `, ${ignored} ignore regions`) + ` -> ${out}`);
 }
 
 function remap(dir, namesFile) {
@@ -217,7 +232,8 @@ function backgrounds(jsonl, dir, maxScore) {
 
 const [cmd, ...a] = process.argv.slice(2);
 if (cmd === 'eval' && (a.length === 2 || a.length === 3)) evalSet(a[0], a[1], a[2]);
-else if (cmd === 'pseudo' && a.length === 4) pseudo(a[0], a[1], Number(a[2]), a[3]);
+else if (cmd === 'pseudo' && (a.length === 4 || a.length === 5))
+  pseudo(a[0], a[1], Number(a[2]), a[3], a.length === 5 ? Number(a[4]) : undefined);
 else if (cmd === 'remap' && a.length === 2) remap(a[0], a[1]);
 else if (cmd === 'stats' && a.length === 2) stats(a[0], Number(a[1]));
 else if (cmd === 'preds' && a.length === 2) preds(a[0], a[1]);

@@ -559,6 +559,14 @@ std::string image_to_label_path(const std::string& image_path) {
   return p + ".txt";
 }
 
+std::string image_to_ignore_path(const std::string& image_path) {
+  const std::string from = "/images/";
+  const size_t pos = image_path.rfind(from);
+  if (pos == std::string::npos) return "";
+  std::string p = image_to_label_path(image_path);  // ".../labels/<name>.txt", the same position
+  return p.replace(pos, 8, "/ignore/");
+}
+
 bool read_yolo_label_file(const std::string& label_path, int num_classes, std::vector<BoxLabel>& labels,
                           std::vector<DatasetIssue>& issues) {
   return read_label_file(label_path, num_classes, labels, issues) != LabelFile::Missing;
@@ -576,6 +584,8 @@ DataSplit load_yolo_split(const DataYaml& data, const std::string& split) {
     // An unusable label file (a folder, a FIFO, too big): the image's objects are unknown, so it is
     // no background image either; the issue says so.
     if (read == LabelFile::Unreadable) continue;
+    const std::string ignore = image_to_ignore_path(image);
+    if (!ignore.empty() && read_label_file(ignore, nc, s.ignored, out.issues) == LabelFile::Unreadable) continue;
     s.has_label_file = read == LabelFile::Read;
     if (!s.has_label_file) ++out.missing_label_files;
     out.samples.push_back(std::move(s));

@@ -166,6 +166,15 @@ Sample DataLoader::Impl::to_sample(int idx, const Raw& raw) const {
                        static_cast<float>((xywh[0] + xywh[2]) * raw.r), static_cast<float>((xywh[1] + xywh[3]) * raw.r),
                        l.cls});
   }
+  // Ignore regions ride through the augmentation as boxes of class -1 - cls (told apart in build()).
+  if (cfg.train && cfg.ignore_regions)
+    for (const BoxLabel& l : split.samples[idx].ignored) {
+      double xywh[4];
+      yolo_to_pixel_xywh(l, ImageSize{raw.src_w, raw.src_h}, xywh);
+      s.boxes.push_back({static_cast<float>(xywh[0] * raw.r), static_cast<float>(xywh[1] * raw.r),
+                         static_cast<float>((xywh[0] + xywh[2]) * raw.r), static_cast<float>((xywh[1] + xywh[3]) * raw.r),
+                         -1 - l.cls});
+    }
   clip_and_filter_boxes(s, 0.0f);  // SG's DetectionSample: clip to the image, drop zero-area boxes
   return s;
 }
@@ -229,9 +238,11 @@ Batch DataLoader::Impl::build(int ep, long b, const std::vector<int>& ord) {
     const bool rgb = cfg.train ? cfg.rgb != reverse : val_pp.rgb;
     write_chw(s.image, rgb, cfg.train ? 1.0 / 255.0 : val_pp.scale, batch.images.data() + static_cast<size_t>(slot) * 3 * plane);
     for (const Box& bx : s.boxes) {
-      const float row[6] = {static_cast<float>(slot), static_cast<float>(bx.cls), (bx.x1 + bx.x2) / 2,
-                            (bx.y1 + bx.y2) / 2, bx.width(), bx.height()};
-      batch.targets.insert(batch.targets.end(), row, row + 6);
+      const bool ignored = bx.cls < 0;  // an ignore region (to_sample)
+      const float row[6] = {static_cast<float>(slot), static_cast<float>(ignored ? -1 - bx.cls : bx.cls),
+                            (bx.x1 + bx.x2) / 2, (bx.y1 + bx.y2) / 2, bx.width(), bx.height()};
+      std::vector<float>& rows = ignored ? batch.crowd : batch.targets;
+      rows.insert(rows.end(), row, row + 6);
     }
     batch.paths.push_back(split.samples[idx].image);
     batch.sample_indices.push_back(idx);

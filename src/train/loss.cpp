@@ -214,7 +214,8 @@ Assignment ATSSAssigner::operator()(const torch::Tensor& anchors_in, const std::
   return out;
 }
 
-LossResult PPYoloELoss::operator()(const YoloNASOutput& out, const torch::Tensor& targets) const {
+LossResult PPYoloELoss::operator()(const YoloNASOutput& out, const torch::Tensor& targets,
+                                   const torch::Tensor& ignore) const {
   const auto& logits = out.cls_logits;  // [B,A,C]
   const auto& reg = out.reg_distri;     // [B,A,4*(R+1)]
   const int64_t B = logits.size(0), C = opt_.num_classes;
@@ -241,17 +242,28 @@ LossResult PPYoloELoss::operator()(const YoloNASOutput& out, const torch::Tensor
   const auto& scores = r.assignment.scores;
   auto assigned_bboxes = r.assignment.bboxes / stride;  // stride units, like pred_bboxes
 
+  // Ignore regions: background anchors whose point lies in one get no classification loss.
+  Tensor keep;  // [B,A,1] float, 0 = exempt; undefined = every anchor counts (SG)
+  if (ignore.defined() && ignore.size(0) > 0) {
+    GtBatch ig = targets_to_gt_batch(ignore, B);
+    const Tensor boxes = ig.bboxes.to(logits.device()), valid = ig.pad_mask.to(logits.device());
+    const Tensor inside = (points_inside(out.anchor_points, boxes) * valid).amax(1);  // [B,A]
+    keep = (1 - inside * (labels == C).to(inside.scalar_type())).unsqueeze(-1);
+  }
+
   // Classification. Varifocal: negatives weighted by 0.75*p^2, positives by their soft target
   // (the weight is not detached, as in SG).
   Tensor loss_cls;
   if (opt_.use_varifocal_loss) {
     auto one_hot = F::one_hot(labels, C + 1).narrow(-1, 0, C);
     auto weight = 0.75 * logits.sigmoid().pow(2.0) * (1 - one_hot) + scores * one_hot;
+    if (keep.defined()) weight = weight * keep;
     loss_cls = (F::binary_cross_entropy_with_logits(logits, scores, F::BinaryCrossEntropyWithLogitsFuncOptions().reduction(torch::kNone)) * weight).sum();
   } else {  // focal loss; SG uses alpha 0.25 with ATSS and none (-1) with TAL
     const double alpha = opt_.use_static_assigner ? 0.25 : -1.0;
     auto weight = (logits.sigmoid() - scores).pow(2.0);
     if (alpha > 0) weight = weight * (alpha * scores + (1 - alpha) * (1 - scores));
+    if (keep.defined()) weight = weight * keep;
     loss_cls = (-weight * (scores * F::logsigmoid(logits) + (1 - scores) * F::logsigmoid(-logits))).sum();
   }
 

@@ -50,7 +50,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, model, weight
                                                 strict, val_period, patience, max_batches, plots, project, name, exist_ok, device,
                                                 match_names,
                                                 resume, augment, amp, amp_dtype, world_size, sync_bn, teacher, kd_weight,
-                                                kd_temperature, average_best_models)
+                                                kd_temperature, average_best_models, ignore_regions)
 
 // ---- config -----------------------------------------------------------------------------------
 
@@ -435,6 +435,13 @@ void Trainer::setup() {
   DataSplit val_split = std::move(splits.at("val"));
   drop_bad_images(train_split, report);
   drop_bad_images(val_split, report);
+  size_t ignored_boxes = 0, ignored_images = 0;
+  for (const LabeledImage& s : train_split.samples)
+    if (!s.ignored.empty()) ignored_boxes += s.ignored.size(), ++ignored_images;
+  if (ignored_boxes > 0 && is_main())
+    std::printf("%zu ignored boxes (crowd, difficult, ignore/) in %zu train images: %s\n", ignored_boxes, ignored_images,
+                cfg_.ignore_regions ? "ignore regions (no classification loss on the background anchors inside)"
+                                    : "dropped, as SG does (ignore_regions=true uses them as ignore regions)");
 
   build_model(data.names);
   if (cfg_.freeze_backbone)
@@ -459,6 +466,7 @@ void Trainer::setup() {
   lc.rgb = cfg_.rgb;
   lc.cache_ram = cfg_.cache_ram;
   lc.strict = cfg_.strict;
+  lc.ignore_regions = cfg_.ignore_regions;
   lc.drop_last = dist_ || train_split.samples.size() >= static_cast<size_t>(cfg_.batch);
   lc.shard_rank = cfg_.rank;
   lc.shard_count = cfg_.world_size;
@@ -532,7 +540,10 @@ bool Trainer::run_step() {
     for (YoloNASOutput* o : {&out, &teacher_out})
       for (torch::Tensor* t : {&o->pred_bboxes, &o->pred_scores, &o->cls_logits, &o->reg_distri})
         if (t->defined()) *t = t->to(torch::kFloat32);
-  loss_ = (*loss_fn_)(out, targets.to(device_));
+  torch::Tensor ignore;
+  if (!batch_.crowd.empty())
+    ignore = torch::from_blob(batch_.crowd.data(), {static_cast<int64_t>(batch_.crowd.size() / 6), 6}, torch::kFloat32).to(device_);
+  loss_ = (*loss_fn_)(out, targets.to(device_), ignore);
   if (teacher_) {
     const DistillationLoss kd = distillation_loss(out, teacher_out, cfg_.kd_temperature);
     loss_.loss = loss_.loss + cfg_.kd_weight * kd.loss;

@@ -133,6 +133,12 @@ std::vector<std::string> list_split_images(const DataYaml& data, const std::stri
 // Ultralytics' rule: the last "/images/" path component becomes "/labels/" and the extension ".txt".
 std::string image_to_label_path(const std::string& image_path);
 
+// Ignore regions of a YOLO dataset (our extension; other tools do not read it): the last "/images/"
+// component becomes "/ignore/", the extension ".txt"; rows as in a label file. "" when the image path
+// has no "/images/" component (its label file sits beside it, and so would this one). `autolabel
+// ignore_conf=` writes them for the teacher's uncertain boxes; they load as LabeledImage::ignored.
+std::string image_to_ignore_path(const std::string& image_path);
+
 // One object of an image, in any format: class index and normalized centre box.
 struct BoxLabel {
   int cls = 0;
@@ -162,7 +168,9 @@ struct LabeledImage {
   std::string label;          // expected label path (may not exist); COCO: the json; VOC: the xml
   bool has_label_file = false;
   std::vector<BoxLabel> labels;
-  std::vector<BoxLabel> ignored;  // COCO iscrowd / VOC difficult: not trained on, ignored when evaluating
+  // COCO iscrowd / VOC difficult / YOLO ignore/ rows: no training targets (train ignore_regions=true
+  // exempts the anchors inside them from the classification loss), ignored when evaluating.
+  std::vector<BoxLabel> ignored;
   ImageSize size;             // from the json / xml (0 x 0 when the format does not record it)
   int64_t image_id = -1;      // COCO: the image's id in the json
 };
@@ -176,9 +184,10 @@ struct DataSplit {
   int missing_label_files = 0;         // images without a label file (= background images)
 };
 
-// Lists the split's images and reads every label file. Images are not opened here: labels are
-// normalized, and the pixel size is known once the caller loads the image. An image whose label file
-// cannot be read (see read_yolo_label_file) is left out, with the issue in `issues`.
+// Lists the split's images and reads every label file (and ignore file, image_to_ignore_path). Images
+// are not opened here: labels are normalized, and the pixel size is known once the caller loads the
+// image. An image whose label or ignore file cannot be read (see read_yolo_label_file) is left out,
+// with the issue in `issues`.
 DataSplit load_yolo_split(const DataYaml& data, const std::string& split);
 
 // data= as the user gives it: a data.yaml; a folder holding data.yaml; a COCO folder

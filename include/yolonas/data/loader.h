@@ -49,6 +49,9 @@ struct LoaderConfig {
   // SG's ignore_empty_annotations (default True in its YOLO-format and COCO dataset params): images
   // without any box are left out. false keeps them as background images.
   bool ignore_empty = true;
+  // Train: the samples' ignored boxes (LabeledImage::ignored) go through the augmentation with the
+  // objects and come out in Batch::crowd, for the loss's ignore regions. false = SG: dropped.
+  bool ignore_regions = false;
 
   // Multi-process training: the epoch is cut into global batches of batch_size * shard_count
   // samples and this process loads its part, samples [shard_rank * batch_size, +batch_size) of each.
@@ -72,7 +75,9 @@ struct Batch {
   long index = 0;                    // batch index in the epoch
   std::vector<float> images;         // batch_size * 3 * height * width, CHW per image, pixel / 255
   std::vector<float> targets;        // rows of 6: image_index, class, cx, cy, w, h (input pixels)
-  std::vector<float> crowd;          // validation only: the ignored boxes (COCO crowd, VOC difficult), same rows
+  // The ignored boxes (COCO crowd, VOC difficult, YOLO ignore/ rows), same rows as targets: always in
+  // validation; in training with LoaderConfig::ignore_regions (after augmentation, class as given).
+  std::vector<float> crowd;
   std::vector<std::string> paths;    // image file of each image (the first part of a mosaic)
   std::vector<int> sample_indices;   // index of each image in split.samples
   std::vector<uint8_t> rgb;          // per image: 1 = channels are R,G,B; 0 = B,G,R

@@ -93,7 +93,11 @@ class PPYoloELoss {
   explicit PPYoloELoss(PPYoloELossOptions opt = {}) : opt_(opt) {}
   // Uses out.cls_logits, reg_distri, anchors, anchor_points, stride_tensor, num_anchors_list
   // (train-mode outputs of YoloNAS::forward). targets: [M,6] as in targets_to_gt_batch.
-  LossResult operator()(const YoloNASOutput& out, const torch::Tensor& targets) const;
+  // ignore (optional, our extension; SG has none): [K,6] rows in the same layout, regions whose
+  // anchors get no classification loss unless the assigner made them positive. An anchor counts as
+  // inside when its point is (the assigner's rule). Undefined or empty: SG's loss, unchanged.
+  LossResult operator()(const YoloNASOutput& out, const torch::Tensor& targets,
+                        const torch::Tensor& ignore = {}) const;
   const PPYoloELossOptions& options() const { return opt_; }
 
  private:

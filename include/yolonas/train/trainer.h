@@ -84,6 +84,10 @@ struct TrainConfig {
   bool exist_ok = false;
   std::string resume;                // "" | "true" (latest last.pth under project) | path to last.pth
   AugmentConfig augment = AugmentConfig::finetune_recipe();
+  // Ignored boxes (COCO crowd, VOC difficult, YOLO ignore/ files such as `autolabel ignore_conf=`
+  // writes) as ignore regions: background anchors inside them get no classification loss, so a
+  // teacher's uncertain objects are neither targets nor taught as background. false = SG: dropped.
+  bool ignore_regions = false;
   // Knowledge distillation (train/distill.h): a trained model with the dataset's classes (a yolonas
   // checkpoint, or SG's COCO weights for COCO's 80 classes) that the student also learns from.
   std::string teacher;
