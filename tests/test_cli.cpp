@@ -607,6 +607,17 @@ TEST(Cli, AutolabelWritesADatasetThatChecksAndTrains) {
   EXPECT_GT(sure_rows, 5u);
   EXPECT_EQ(nlohmann::json::parse(std::ifstream(fs::path(wd) / "ds_ig/summary.json"))["ignore_regions"].get<size_t>(),
             unsure_rows);
+  r = run_cli("check-data data=ds_ig/data.yaml", wd);  // the ignored boxes per split, in the last column
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("bad images     ignored\n"), std::string::npos) << r.output;
+  size_t listed = 0;
+  for (const char* split : {"\ntrain ", "\nval "}) {
+    const size_t at = r.output.find(split);
+    ASSERT_NE(at, std::string::npos) << r.output;
+    const std::string row = r.output.substr(at + 1, r.output.find('\n', at + 1) - at - 1);
+    listed += std::stoul(row.substr(row.find_last_of(' ') + 1));
+  }
+  EXPECT_EQ(listed, unsure_rows) << r.output;
   r = run_cli("train data=ds_ig/data.yaml model=" + tiny_dir() + "/tiny_arch.json imgsz=128 batch=4 epochs=1 "
               "max_batches=2 threads=1 plots=false name=t_ig ignore_regions=true average_best_models=false",
               wd);

@@ -65,12 +65,17 @@ std::string DataReport::summary() const {
     os << ")";
   }
   os << "\n";
+  // The ignored column only where a split has ignored boxes (crowd, difficult, ignore/).
+  const bool any_ignored = std::any_of(splits.begin(), splits.end(), [](const SplitStats& s) { return s.ignored > 0; });
   os << std::left << std::setw(8) << "split" << std::right << std::setw(8) << "images" << std::setw(8) << "labels"
-     << std::setw(12) << "background" << std::setw(9) << "boxes" << std::setw(12) << "bad images" << "\n";
-  for (const SplitStats& s : splits)
+     << std::setw(12) << "background" << std::setw(9) << "boxes" << std::setw(12) << "bad images"
+     << (any_ignored ? "     ignored" : "") << "\n";
+  for (const SplitStats& s : splits) {
     os << std::left << std::setw(8) << s.split << std::right << std::setw(8) << s.images << std::setw(8)
-       << s.label_files << std::setw(12) << s.background << std::setw(9) << s.boxes << std::setw(12) << s.bad_images
-       << "\n";
+       << s.label_files << std::setw(12) << s.background << std::setw(9) << s.boxes << std::setw(12) << s.bad_images;
+    if (any_ignored) os << std::setw(12) << s.ignored;
+    os << "\n";
+  }
   const auto by_kind = counts();
   if (!by_kind.empty()) {
     os << "problems by kind:\n";
@@ -322,6 +327,7 @@ DataReport check_splits(const DataYaml& data, const std::vector<std::string>& sp
       }
       if (s.labels.empty()) ++st.background;
       st.boxes += static_cast<int>(s.labels.size());
+      st.ignored += static_cast<int>(s.ignored.size());
       for (const BoxLabel& l : s.labels)
         if (l.cls >= 0 && l.cls < nc) ++st.boxes_per_class[static_cast<size_t>(l.cls)];
     }

@@ -23,6 +23,7 @@ struct SplitStats {
   int label_files = 0;     // images with a label file
   int background = 0;      // images without a label file or with an empty one (no objects; counted, not an error)
   int boxes = 0;           // boxes kept (valid rows)
+  int ignored = 0;         // ignored boxes: COCO crowd, VOC difficult, YOLO ignore/ rows
   int bad_images = 0;      // missing or unreadable
   std::vector<int> boxes_per_class;  // index = class
 };
