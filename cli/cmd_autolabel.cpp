@@ -167,7 +167,7 @@ std::string yolo_row(const Detection& d, const cv::Mat& image) {
 // Writes one labelled image: the image (a copy of the file, or the frame as JPEG), its labels and
 // scores, and its ignore regions (ignore_conf=).
 void write_sample(Output& out, const std::string& stem, const cv::Mat& image, const std::string& source_file,
-                  const std::vector<Detection>& dets_in, const std::vector<Detection>& unsure_in, const Labeler& L) {
+                  const std::vector<Detection>& dets_in, const std::vector<Detection>& unsure_in) {
   const std::vector<Detection> dets = clip_to_image(dets_in, image), unsure = clip_to_image(unsure_in, image);
   if (dets.empty()) {
     if (!out.keep_empty) {
@@ -326,7 +326,7 @@ int cmd_autolabel(const Args& args) {
       // The file is copied as it is, so the labels must be for the pixels a reader sees: EXIF
       // rotation applied (as cv::imread and SG's datasets do).
       const std::vector<Detection> kept = select(det.predict(bgr, nms).detections, L, out, unsure);
-      write_sample(out, fs::path(path).stem().string(), bgr, path, kept, unsure, L);
+      write_sample(out, fs::path(path).stem().string(), bgr, path, kept, unsure);
     }
   }
   for (const std::string& video : src.videos) {
@@ -354,7 +354,7 @@ int cmd_autolabel(const Args& args) {
       char stem[64];
       std::snprintf(stem, sizeof stem, "_f%06lld", static_cast<long long>(f));
       const std::vector<Detection> kept = select(det.predict(frame, nms).detections, L, out, unsure);
-      write_sample(out, fs::path(video).stem().string() + stem, frame, "", kept, unsure, L);
+      write_sample(out, fs::path(video).stem().string() + stem, frame, "", kept, unsure);
     }
   }
 

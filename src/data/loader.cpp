@@ -159,22 +159,17 @@ int DataLoader::Impl::load_readable(int idx, Raw& raw) {
 Sample DataLoader::Impl::to_sample(int idx, const Raw& raw) const {
   Sample s;
   s.image = raw.image;
-  for (const BoxLabel& l : split.samples[idx].labels) {
+  const auto add = [&](const BoxLabel& l, int cls) {
     double xywh[4];
     yolo_to_pixel_xywh(l, ImageSize{raw.src_w, raw.src_h}, xywh);
     s.boxes.push_back({static_cast<float>(xywh[0] * raw.r), static_cast<float>(xywh[1] * raw.r),
                        static_cast<float>((xywh[0] + xywh[2]) * raw.r), static_cast<float>((xywh[1] + xywh[3]) * raw.r),
-                       l.cls});
-  }
+                       cls});
+  };
+  for (const BoxLabel& l : split.samples[idx].labels) add(l, l.cls);
   // Ignore regions ride through the augmentation as boxes of class -1 - cls (told apart in build()).
   if (cfg.train && cfg.ignore_regions)
-    for (const BoxLabel& l : split.samples[idx].ignored) {
-      double xywh[4];
-      yolo_to_pixel_xywh(l, ImageSize{raw.src_w, raw.src_h}, xywh);
-      s.boxes.push_back({static_cast<float>(xywh[0] * raw.r), static_cast<float>(xywh[1] * raw.r),
-                         static_cast<float>((xywh[0] + xywh[2]) * raw.r), static_cast<float>((xywh[1] + xywh[3]) * raw.r),
-                         -1 - l.cls});
-    }
+    for (const BoxLabel& l : split.samples[idx].ignored) add(l, -1 - l.cls);
   clip_and_filter_boxes(s, 0.0f);  // SG's DetectionSample: clip to the image, drop zero-area boxes
   return s;
 }

@@ -38,13 +38,12 @@ void TtaEngine::run(const float* input, int batch, int height, int width, std::v
   std::vector<float> canvas;
   for (size_t v = 0; v < views_.size(); ++v) {
     const TtaView& view = views_[v];
-    int h = height, w = width;
     if (view.scale == 1.0 && !view.flip) {
       inner_->run(input, batch, height, width, view_boxes[v], view_scores[v]);
     } else {
       // The view: mirrored, resized into the top-left corner, the rest padded (Ultralytics' scale_img).
       const int sh = static_cast<int>(std::lround(height * view.scale)), sw = static_cast<int>(std::lround(width * view.scale));
-      h = (sh + 31) / 32 * 32, w = (sw + 31) / 32 * 32;
+      const int h = (sh + 31) / 32 * 32, w = (sw + 31) / 32 * 32;
       canvas.assign(static_cast<size_t>(batch) * 3 * h * w, pad_);
       for (int c = 0; c < batch * 3; ++c) {
         cv::Mat src(height, width, CV_32F, const_cast<float*>(input + c * plane));
