@@ -51,17 +51,6 @@ int class_index(const std::string& token, const std::vector<std::string>& names,
   return static_cast<int>(it - names.begin());
 }
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos <= s.size()) {
-    const size_t c = std::min(s.find(',', pos), s.size());
-    if (c > pos) out.push_back(s.substr(pos, c - pos));
-    pos = c + 1;
-  }
-  return out;
-}
-
 struct Labeler {
   std::vector<float> conf;       // per teacher class
   std::vector<int> to_new;       // teacher class -> dataset class (-1: dropped)
@@ -258,7 +247,7 @@ int cmd_autolabel(const Args& args) {
   auto parse_conf = [](const std::string& v) {
     return static_cast<float>(Args::from_tokens("autolabel", {"conf=" + v}).real_in("conf", 0.5, 0, 1));
   };
-  const std::vector<std::string> conf_tokens = split_commas(args.str("conf", "0.5"));
+  const std::vector<std::string> conf_tokens = split_list(args.str("conf", "0.5"));
   for (const std::string& tok : conf_tokens)  // the global value first, then the per-class ones
     if (tok.rfind(':') == std::string::npos) std::fill(L.conf.begin(), L.conf.end(), parse_conf(tok));
   for (const std::string& tok : conf_tokens) {
@@ -275,9 +264,9 @@ int cmd_autolabel(const Args& args) {
   }
   // Classes kept (default all), renamed or merged; the dataset's classes in the teacher's order.
   std::vector<bool> keep(names.size(), !args.has("classes"));
-  for (const std::string& tok : split_commas(args.str("classes", ""))) keep[class_index(tok, names, "classes")] = true;
+  for (const std::string& tok : split_list(args.str("classes", ""))) keep[class_index(tok, names, "classes")] = true;
   std::vector<std::string> target(names);
-  for (const std::string& tok : split_commas(args.str("rename", ""))) {
+  for (const std::string& tok : split_list(args.str("rename", ""))) {
     const size_t colon = tok.find(':');
     if (colon == std::string::npos || trim(tok.substr(colon + 1)).empty())
       throw Error("rename=" + clip(tok, 60) + ": expected old:new (e.g. rename=truck:vehicle,car:vehicle)");

@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "yolonas/data/dataset.h"
 #include "yolonas/core/error.h"
+#include "yolonas/core/text.h"
 #include "yolonas/data/loader.h"
 #include "yolonas/train/loss.h"
 #include "yolonas/model/dnn_graph_builder.h"
@@ -37,15 +38,6 @@ namespace fs = std::filesystem;
 
 namespace yolonas::cli {
 namespace {
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 // profile=true: the time per op kind of `net` over `iters` runs of `input`, as a table.
 void print_profile(OnednnNet& net, const float* input, int iters) {

@@ -5,6 +5,9 @@
 //   onnx: the fully fused model with the box decode, opset 13 (onnx_export.h): inputs "images"
 //         [batch, 3, imgsz, imgsz], outputs "boxes" and "scores"; class names and preprocessing in the
 //         file's metadata. batch=0 (default) leaves the batch dynamic.
+// weights=A.pth,B.pth,...: the checkpoints' weights averaged, tensor by tensor (a uniform "model soup"
+//         of runs fine-tuned from one start, or the last epochs of one run), then exported in any
+//         format. They must have the same architecture and class names; the first gives the metadata.
 #include <cstdio>
 #include <filesystem>
 #include <optional>
@@ -14,6 +17,7 @@
 #include "yolonas/model/checkpoint.h"
 #include "yolonas/model/dnn_graph_builder.h"
 #include "yolonas/core/error.h"
+#include "yolonas/core/text.h"
 #include "yolonas/model/model_loader.h"
 #include "yolonas/export/onnx_export.h"
 #include "yolonas/export/triton_config.h"
@@ -23,8 +27,42 @@
 #include "yolonas/runtime/model_file.h"
 #include "yolonas/core/files.h"
 #include "yolonas/model/state_dict.h"
+#include "yolonas/train/weight_averaging.h"
 
 namespace yolonas::cli {
+
+namespace {
+
+// weights=A,B,...: loads each (EMA weights when present, as for one file), checks that they are one
+// architecture with one set of class names, and returns the first with the mean of all their weights.
+LoadedModel load_average(const DetectorOptions& o, const std::vector<std::string>& paths) {
+  LoadedModel first;
+  RunningMean mean;
+  for (const std::string& path : paths) {
+    DetectorOptions one = o;
+    one.weights = path;
+    LoadedModel lm = load_model(one);
+    if (mean.count() == 0) {
+      first = lm;
+    } else {
+      if (lm.meta.arch.num_classes != first.meta.arch.num_classes || lm.meta.names != first.meta.names)
+        throw Error("weights=" + path + ": its classes (" + std::to_string(lm.meta.arch.num_classes) +
+                    ") differ from " + paths[0] + "'s (" + std::to_string(first.meta.arch.num_classes) +
+                    "); only models of one architecture and one class list can be averaged");
+    }
+    try {
+      mean.add(state_dict(*lm.model));
+    } catch (const Error& e) {
+      throw Error("weights=" + path + " cannot be averaged with " + paths[0] + ": " + e.what());
+    }
+    std::printf("averaging %d: %s\n", mean.count(), lm.source.c_str());
+  }
+  load_state_dict(*first.model, mean.result(), "the average of " + std::to_string(paths.size()) + " checkpoints");
+  first.source = "the average of " + std::to_string(paths.size()) + " checkpoints (" + paths[0] + ", ...)";
+  return first;
+}
+
+}  // namespace
 
 int cmd_export(const Args& args) {
   args.check_known({"model", "weights", "format", "out", "ema", "imgsz", "names", "batch", "int8", "calib", "threads",
@@ -43,13 +81,17 @@ int cmd_export(const Args& args) {
   o.prefer_ema = args.boolean("ema", true);
   o.imgsz = args.imgsz(0);
   if (o.weights.empty()) throw Error("weights= is required (the checkpoint to export)");
-  LoadedModel lm = load_model(o);
+  const std::vector<std::string> sources = split_list(o.weights);
+  if (sources.empty()) throw Error("weights=" + clip(o.weights, 80) + ": names no checkpoint");
+  LoadedModel lm = sources.size() > 1 ? load_average(o, sources) : load_model(o);
+  if (sources.size() > 1) o.weights = sources[0];
   std::string out = args.str("out", "");
   if (out.empty())
     out = std::filesystem::path(o.weights).stem().string() +
           (format == "onnx" ? ".onnx" : format == "ynas" ? (int8 ? "_int8.ynas" : ".ynas") : "_export.pth");
-  if (std::filesystem::absolute(out) == std::filesystem::absolute(o.weights))
-    throw Error("out= must differ from weights= (the source is never overwritten)");
+  for (const std::string& source : sources)
+    if (std::filesystem::absolute(out) == std::filesystem::absolute(source))
+      throw Error("out= must differ from weights= (the source is never overwritten)");
   const auto& pp = lm.meta.preprocessing;
 
   if (format == "ynas") {

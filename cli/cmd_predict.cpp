@@ -384,6 +384,16 @@ std::shared_ptr<const EvalSet> quantize_eval(const Args& args) {
   return std::make_shared<const EvalSet>(eval_set_from_split(load_split(d, split), calib + " (" + split + ")"));
 }
 
+std::string augment_mode(const Args& args) {
+  if (lower(args.str("augment", "")) == "flip") return "flip";
+  try {
+    return args.boolean("augment", false) ? "true" : "none";
+  } catch (const Error&) {
+    throw Error("augment=" + clip(args.str("augment", ""), 40) +
+                ": expected true (three views merged by the NMS), false or flip (two views averaged)");
+  }
+}
+
 DetectorOptions detector_options(const Args& args) {
   DetectorOptions o;
   o.model = args.str("model", "");
@@ -395,7 +405,7 @@ DetectorOptions detector_options(const Args& args) {
   o.threads = args.integer_in("threads", 0, 0, 1024);
   o.device = args.str("device", "cpu");
   o.engine = args.str("engine", "auto");
-  o.augment = args.boolean("augment", false);
+  o.augment = augment_mode(args);
   if (args.has("calib")) o.calibration_images = calibration_images(args.str("calib", ""));
   o.quantize = quantize_options(args);
   o.quantize_eval = quantize_eval(args);

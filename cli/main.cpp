@@ -16,7 +16,8 @@ modes:
   predict     detect objects in images, folders, globs, videos or a camera
               source=IMG|DIR|GLOB|VIDEO|0  model=yolo_nas_s|yolo_nas_m|yolo_nas_l|ARCH.yaml  weights=PATH
               conf=0.25 iou=0.7 imgsz=640 max_det=300 classes=0,2 agnostic=false batch=1 fuse=full
-              augment=false (test-time augmentation: as is, 0.83 mirrored, 0.67; also val, autolabel)
+              augment=false (test-time augmentation: true = as is, 0.83 mirrored, 0.67, merged by the NMS;
+              flip = as is and mirrored, averaged anchor by anchor; also val, autolabel)
               save=true save_txt=false save_conf=false save_json=false show=false
               project=runs/detect name=predict exist_ok=false threads=0 ema=true random_init=false
               device=cpu|cuda|cuda:N|N (predict, val, train, benchmark; a GPU needs a CUDA LibTorch build)
@@ -47,7 +48,8 @@ modes:
   check-data  validate a dataset: data=data.yaml|COCO_DIR|VOC_DIR|instances.json split=train,val strict=true
   synth       synthetic YOLO dataset from Debian images: out=DIR n_train=2000 n_val=300 imgsz=640
               classes=dog,cow seed=0 workers=2 photo=true (list=true shows the classes)
-  export      weights=PATH format=pth|onnx|ynas|triton out=PATH: weights-only checkpoint with metadata, ONNX
+  export      weights=PATH format=pth|onnx|ynas|triton out=PATH (weights=A,B,...: their average, a model soup):
+              weights-only checkpoint with metadata, ONNX
               (opset 13, fused, box decode inside; imgsz=640 batch=0 for a dynamic batch; nms=true half=true;
               with nms=true: conf iou top_k=1024 (candidates per image) max_det=300 (per image)),
               the runtime's model file (int8=true calib=...), or a Triton model repository

@@ -155,6 +155,50 @@ TEST(Cli, PredictAugmentRunsTheThreeViews) {
   EXPECT_NE(r.output.find("augment"), std::string::npos) << r.output;
 }
 
+TEST(Cli, PredictAugmentFlipIsMirrorEquivariant) {
+  // augment=flip averages each anchor with its mirror's, so the detections of a mirrored picture
+  // are the mirrored detections of the picture, when the letterbox pads it as much on the left as on
+  // the right: 100x127 fits the tiny model's 127 as it is, and is padded 14 + 14 to 128.
+  const std::string wd = work_dir("augment_flip");
+  cv::Mat img = cv::imread(tiny_dir() + "/image_src_grace_hopper.jpg");
+  ASSERT_FALSE(img.empty());
+  cv::Mat picture, mirrored;
+  cv::resize(img, picture, cv::Size(100, 127), 0, 0, cv::INTER_AREA);
+  cv::flip(picture, mirrored, 1);
+  cv::imwrite(wd + "/a.png", picture);
+  cv::imwrite(wd + "/b.png", mirrored);
+  auto detections = [&](const std::string& file, const std::string& augment) {
+    auto r = run_cli("predict " + tiny_args() + " source=" + file + " conf=0.05 save_json=true save=false augment=" + augment +
+                         " name=" + file + augment,
+                     wd);
+    EXPECT_EQ(r.code, 0) << r.output;
+    if (augment == "flip") EXPECT_NE(r.output.find("flip-averaged"), std::string::npos) << r.output;
+    return nlohmann::json::parse(std::ifstream(fs::path(wd) / "runs/detect" / (file + augment) / "predictions.json"));
+  };
+  const auto a = detections("a.png", "flip"), b = detections("b.png", "flip");
+  ASSERT_GT(a.size(), 2u);
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& d : a) {
+    const auto box = d["bbox"];  // COCO x, y, w, h
+    const double mx = 100 - box[0].get<double>() - box[2].get<double>();
+    bool matched = false;
+    for (const auto& e : b)
+      matched |= e["category_id"] == d["category_id"] && std::fabs(e["score"].get<double>() - d["score"].get<double>()) < 2e-3 &&
+                 std::fabs(e["bbox"][0].get<double>() - mx) < 0.5 && std::fabs(e["bbox"][1].get<double>() - box[1].get<double>()) < 0.5 &&
+                 std::fabs(e["bbox"][2].get<double>() - box[2].get<double>()) < 0.5;
+    EXPECT_TRUE(matched) << "no mirrored twin for " << d.dump();
+  }
+  // Without it the model is not mirror-equivariant (else the check above proves nothing).
+  const auto pa = detections("a.png", "false"), pb = detections("b.png", "false");
+  double max_a = 0, max_b = 0;
+  for (const auto& d : pa) max_a = std::max(max_a, d["score"].get<double>());
+  for (const auto& d : pb) max_b = std::max(max_b, d["score"].get<double>());
+  EXPECT_GT(std::fabs(max_a - max_b), 2e-3);
+  auto r = run_cli("predict " + tiny_args() + " source=a.png augment=flipped", wd);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("expected true (three views merged by the NMS), false or flip"), std::string::npos) << r.output;
+}
+
 TEST(Cli, PredictOnFolderGlobAndVideo) {
   const std::string wd = work_dir("sources");
   cv::Mat img = cv::imread(tiny_dir() + "/image_src_grace_hopper.jpg");
@@ -394,6 +438,45 @@ TEST(Cli, ExportOnnxWritesARunnableFileWithTheMetadata) {
   r = run_cli("export " + model + " format=tflite", wd);
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("expected pth, onnx, ynas"), std::string::npos) << r.output;
+}
+
+TEST(Cli, ExportAveragesSeveralCheckpoints) {
+  const std::string wd = work_dir("export_average");
+  const std::string a = tiny_dir() + "/tiny_det.pth", arch = "model=" + tiny_dir() + "/tiny_arch.json imgsz=128";
+  // A second checkpoint: the first's weights, every floating tensor x0.5 + 0.25.
+  const yolonas::Checkpoint ca = yolonas::read_checkpoint(a);
+  yolonas::StateDict sb;
+  for (const auto& [k, v] : ca.weights) sb.emplace_back(k, v.is_floating_point() ? v * 0.5 + 0.25 : v + 2);
+  yolonas::CheckpointWrite w;
+  w.net = &sb;
+  if (ca.meta_json) w.meta_json = *ca.meta_json;
+  yolonas::write_checkpoint(wd + "/b.pth", w);
+  auto r = run_cli("export " + arch + " weights=" + a + ",b.pth format=pth out=avg.pth", wd);
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("the average of 2 checkpoints"), std::string::npos) << r.output;
+  const yolonas::Checkpoint avg = yolonas::read_checkpoint(wd + "/avg.pth");
+  std::map<std::string, torch::Tensor> by_key(avg.weights.begin(), avg.weights.end());
+  size_t compared = 0;
+  for (size_t i = 0; i < ca.weights.size(); ++i) {
+    const auto& [k, v] = ca.weights[i];
+    ASSERT_TRUE(by_key.count(k)) << k;
+    const torch::Tensor expected = v.is_floating_point() ? (v + sb[i].second) / 2 : v + 1;
+    ASSERT_TRUE(torch::allclose(by_key[k].to(expected.dtype()), expected, 1e-5, 1e-6)) << k;
+    ++compared;
+  }
+  EXPECT_EQ(compared, avg.weights.size());
+  // The average runs like any model; a missing file is named; no source is overwritten.
+  EXPECT_EQ(run_cli("predict model=" + tiny_dir() + "/tiny_arch.json weights=avg.pth imgsz=128 threads=1 source=" + tiny_dir() +
+                        "/image_src_grace_hopper.jpg save=false",
+                    wd)
+                .code,
+            0);
+  r = run_cli("export " + arch + " weights=" + a + ",missing.pth format=pth out=x.pth", wd);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("missing.pth"), std::string::npos) << r.output;
+  r = run_cli("export " + arch + " weights=" + a + ",b.pth format=pth out=b.pth", wd);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.output.find("out= must differ from weights="), std::string::npos) << r.output;
 }
 
 // Triton's config.pbtxt, read as protobuf text: every line is a comment, `key: value`, `key [`,

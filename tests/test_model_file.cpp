@@ -12,6 +12,8 @@
 #include "torch_test_util.h"
 #include "yolonas/api/detector.h"
 #include "yolonas/api/quantize.h"
+#include "yolonas/detect/decode.h"
+#include "yolonas/detect/tta.h"
 #include "yolonas/eval/evaluator.h"
 #include "yolonas/model/dnn_graph_builder.h"
 #include "yolonas/model/fusion.h"
@@ -293,4 +295,57 @@ TEST(Quantize, DefaultModelInt8StaysWithinOnePointOfFp32) {
   EXPECT_GT(fp32, 0.2);
   EXPECT_GE(max, fp32 - 0.01);
   EXPECT_GE(mse, fp32 - 0.01);
+}
+
+TEST(ModelFile, FlipAveragedEngineIsMirrorEquivariant) {
+  // augment=flip (detect/tta.h) on the oneDNN engine: the output for a mirrored input is the mirrored
+  // output, anchor for anchor (anchor (y, x) of a level w cells wide <-> (y, w - 1 - x)), whatever
+  // the network; without the averaging it is not.
+  ModelSource src;
+  src.model = tiny_dir() + "/tiny_arch.json";
+  src.weights = tiny_dir() + "/tiny_det.pth";
+  LoadedModel lm = load_model(src);
+  fuse_for_inference(lm.model, "full");
+  const std::vector<int> strides = lm.meta.arch.strides();
+  const int B = 2, H = 64, W = 96, C = 3;
+  torch::manual_seed(11);
+  const torch::Tensor xt = torch::rand({B, 3, H, W}).contiguous();
+  const torch::Tensor mt = xt.flip({3}).contiguous();
+  const std::vector<float> x(xt.data_ptr<float>(), xt.data_ptr<float>() + xt.numel());
+  const std::vector<float> m(mt.data_ptr<float>(), mt.data_ptr<float>() + mt.numel());
+  FlipAverageEngine flip(std::make_unique<OnednnEngine>(build_dnn_graph(lm.model)), strides);
+  std::vector<float> sx, sm;
+  const std::vector<float> bx = run_engine(flip, x, B, H, W, &sx), bm = run_engine(flip, m, B, H, W, &sm);
+  const int A = count_anchors(H, W, strides);
+  ASSERT_EQ(bx.size(), static_cast<size_t>(B * A * 4));
+  double worst_score = 0, worst_box = 0;
+  for (int i = 0; i < B; ++i) {
+    int level = 0;
+    for (int s : strides) {
+      const int gh = H / s, gw = W / s;
+      for (int y = 0; y < gh; ++y)
+        for (int c = 0; c < gw; ++c) {
+          const size_t a = static_cast<size_t>(i) * A + level + y * gw + c, r = static_cast<size_t>(i) * A + level + y * gw + (gw - 1 - c);
+          for (int k = 0; k < C; ++k) worst_score = std::max(worst_score, double(std::fabs(sx[a * C + k] - sm[r * C + k])));
+          worst_box = std::max({worst_box, double(std::fabs(bx[a * 4 + 0] - (W - bm[r * 4 + 2]))),
+                                double(std::fabs(bx[a * 4 + 2] - (W - bm[r * 4 + 0]))), double(std::fabs(bx[a * 4 + 1] - bm[r * 4 + 1])),
+                                double(std::fabs(bx[a * 4 + 3] - bm[r * 4 + 3]))});
+        }
+      level += gh * gw;
+    }
+  }
+  EXPECT_LT(worst_score, 1e-5);
+  EXPECT_LT(worst_box, 1e-3);
+  // The same comparison without the averaging: the model itself is not mirror-equivariant.
+  OnednnEngine plain(build_dnn_graph(lm.model));
+  std::vector<float> px, pm;
+  run_engine(plain, x, B, H, W, &px);
+  run_engine(plain, m, B, H, W, &pm);
+  double plain_worst = 0;
+  for (int i = 0; i < B; ++i)
+    for (int y = 0; y < H / 8; ++y)
+      for (int c = 0; c < W / 8; ++c)
+        plain_worst = std::max(plain_worst, double(std::fabs(px[(static_cast<size_t>(i) * A + y * (W / 8) + c) * C] -
+                                                             pm[(static_cast<size_t>(i) * A + y * (W / 8) + W / 8 - 1 - c) * C])));
+  EXPECT_GT(plain_worst, 1e-3);
 }

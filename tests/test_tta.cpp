@@ -123,3 +123,117 @@ TEST(Tta, RefusesViewsItCannotRun) {
   EXPECT_THROW(TtaEngine(std::make_unique<BrightBoxEngine>(), kPad, {{1.5, false}}), Error);
   EXPECT_THROW(TtaEngine(nullptr, kPad), Error);
 }
+
+namespace {
+
+// A dense "model" on levels of stride 8 and 16: anchor (y, x) of a level scores class 0 with the mean
+// of channel 0 over its cell (v) plus `bias` * x / (w - 1), class 1 with 0.5 * v, and boxes its cell
+// widened by v on both sides and moved right by `shift`. With bias = shift = 0 it sees a mirrored
+// picture exactly mirrored.
+class CellEngine : public InferenceEngine {
+ public:
+  float bias = 0, shift = 0;
+  int calls = 0, last_batch = 0;
+  void run(const float* input, int batch, int h, int w, std::vector<float>& boxes, std::vector<float>& scores) override {
+    ++calls;
+    last_batch = batch;
+    boxes.clear();
+    scores.clear();
+    for (int i = 0; i < batch; ++i)
+      for (int s : {8, 16}) {
+        const int gh = h / s, gw = w / s;
+        for (int y = 0; y < gh; ++y)
+          for (int x = 0; x < gw; ++x) {
+            double sum = 0;
+            for (int yy = y * s; yy < (y + 1) * s; ++yy)
+              for (int xx = x * s; xx < (x + 1) * s; ++xx) sum += input[static_cast<size_t>(i) * 3 * h * w + yy * w + xx];
+            const float v = static_cast<float>(sum / (s * s));
+            boxes.insert(boxes.end(), {x * s - v + shift, float(y * s), (x + 1) * s + v + shift, float((y + 1) * s)});
+            scores.insert(scores.end(), {v + bias * x / (gw - 1), 0.5f * v});
+          }
+      }
+  }
+  int num_classes() const override { return 2; }
+  std::string describe() const override { return "cells"; }
+};
+
+// Two 128x160 pictures with no left-right symmetry: a ramp plus a bright patch.
+std::vector<float> asymmetric_batch() {
+  std::vector<float> x(2 * 3 * H * W);
+  for (int i = 0; i < 2; ++i)
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < H; ++y)
+        for (int xx = 0; xx < W; ++xx)
+          x[((i * 3 + c) * H + y) * W + xx] = 0.3f * xx / W + (i + 1) * 0.1f * (y % 7) / 7 +
+                                              (xx > 20 + 30 * i && xx < 50 + 30 * i && y > 10 && y < 40 ? 0.5f : 0.f);
+  return x;
+}
+
+}  // namespace
+
+TEST(TtaFlip, AMirrorEquivariantModelGivesItsOwnOutput) {
+  // The mirror's anchors must land on the anchors they mirror: for a model that sees a mirrored
+  // picture mirrored, the average of the two views is the plain view, anchor by anchor.
+  const std::vector<float> x = asymmetric_batch();
+  const std::vector<float> before = x;
+  CellEngine plain;
+  std::vector<float> pb, ps;
+  plain.run(x.data(), 2, H, W, pb, ps);
+  auto inner = std::make_unique<CellEngine>();
+  CellEngine* e = inner.get();
+  FlipAverageEngine flip(std::move(inner), {8, 16});
+  EXPECT_EQ(flip.describe(), "cells, flip-averaged");
+  EXPECT_EQ(flip.num_classes(), 2);
+  std::vector<float> fb, fs;
+  flip.run(x.data(), 2, H, W, fb, fs);
+  EXPECT_EQ(x, before) << "the mirror image must not be made in the caller's input";
+  EXPECT_EQ(e->calls, 1);
+  EXPECT_EQ(e->last_batch, 4) << "the two views go through the engine as one batch";
+  ASSERT_EQ(fb.size(), pb.size());
+  ASSERT_EQ(fs.size(), ps.size());
+  for (size_t k = 0; k < pb.size(); ++k) ASSERT_NEAR(fb[k], pb[k], 1e-4) << "box value " << k;
+  for (size_t k = 0; k < ps.size(); ++k) ASSERT_NEAR(fs[k], ps[k], 1e-5) << "score " << k;
+  // And the plain view really differs from its mirror (the test would pass for any mapping otherwise).
+  std::vector<float> mirrored(x.size());
+  for (size_t row = 0; row < x.size() / W; ++row)
+    std::reverse_copy(x.begin() + row * W, x.begin() + (row + 1) * W, mirrored.begin() + row * W);
+  std::vector<float> mb, ms;
+  plain.run(mirrored.data(), 2, H, W, mb, ms);
+  double diff = 0;
+  for (size_t k = 0; k < ps.size(); ++k) diff = std::max(diff, double(std::fabs(ms[k] - ps[k])));
+  EXPECT_GT(diff, 0.2);
+}
+
+TEST(TtaFlip, AveragesOutWhatTheMirrorReverses) {
+  // A score that grows left to right averages to its middle value, and a box moved right by `shift`
+  // comes back to where it belongs: the mirror's box is mirrored back before the average.
+  const std::vector<float> x = asymmetric_batch();
+  CellEngine plain;
+  std::vector<float> pb, ps;
+  plain.run(x.data(), 2, H, W, pb, ps);
+  auto inner = std::make_unique<CellEngine>();
+  inner->bias = 0.2f;
+  inner->shift = 3.0f;
+  FlipAverageEngine flip(std::move(inner), {8, 16});
+  std::vector<float> fb, fs;
+  flip.run(x.data(), 2, H, W, fb, fs);
+  ASSERT_EQ(fs.size(), ps.size());
+  for (size_t a = 0; a < ps.size() / 2; ++a) {
+    ASSERT_NEAR(fs[a * 2], ps[a * 2] + 0.1f, 1e-5) << "anchor " << a;
+    ASSERT_NEAR(fs[a * 2 + 1], ps[a * 2 + 1], 1e-5) << "anchor " << a;
+    for (int k = 0; k < 4; ++k) ASSERT_NEAR(fb[a * 4 + k], pb[a * 4 + k], 1e-4) << "anchor " << a << " value " << k;
+  }
+}
+
+TEST(TtaFlip, RefusesInputsWhoseMirrorMissesTheGrid) {
+  EXPECT_THROW(FlipAverageEngine(nullptr, {8, 16}), Error);
+  EXPECT_THROW(FlipAverageEngine(std::make_unique<CellEngine>(), {}), Error);
+  FlipAverageEngine flip(std::make_unique<CellEngine>(), {8, 16});
+  std::vector<float> x(3 * 128 * 152, 0.f), b, s;
+  try {
+    flip.run(x.data(), 1, 128, 152, b, s);  // 152 = 9.5 cells of 16
+    FAIL() << "a width that is not a multiple of 16 must be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("152x128"), std::string::npos) << e.what();
+  }
+}

@@ -10,7 +10,7 @@
 #   * the same for the teacher (centernet and nanodet via node), when scripts/teacher is installed.
 # usage: bash scripts/default_model/evaluate.sh [MODEL.pth] [OUT_DIR]  -> OUT_DIR/report.md
 #   CONF=0.25 (score from which a detection counts), TEACHER=0 (skip the teacher rows),
-#   AUGMENT=true (the model with test-time augmentation, `augment=true`)
+#   AUGMENT=true|flip (the model with test-time augmentation, `augment=true` or `augment=flip`)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODEL=${1:-models/yolonas_default.pth}
@@ -73,7 +73,7 @@ judge() {
   fi
 }
 
-echo "# $MODEL on real photos and vtest.avi$([ "$AUGMENT" = true ] && echo ' (augment=true)')" > "$OUT/report.md"
+echo "# $MODEL on real photos and vtest.avi$([ "$AUGMENT" != false ] && echo " (augment=$AUGMENT)")" > "$OUT/report.md"
 echo >> "$OUT/report.md"
 judge real "$GT" "Darknet's sample photos (boxed by hand) and labelme-examples' VOC photos"
 judge heldout "$HELDOUT_GT" "Held-out photos of opencv-doc, python3-skimage and npm face-api (boxes checked by hand)"

@@ -69,11 +69,15 @@ std::unique_ptr<InferenceEngine> model_file_engine(const std::string& path, cons
 }  // namespace
 
 Detector Detector::load(const DetectorOptions& options) {
-  // augment=true: the engine runs inside the test-time augmentation (detect/tta.h).
+  // augment=true|flip: the engine runs inside the test-time augmentation (detect/tta.h).
   const auto finish = [&](std::unique_ptr<Impl> impl) {
-    if (options.augment) {
+    if (options.augment == "true") {
       const PreprocessParams& pp = impl->meta.preprocessing;
       impl->engine = std::make_unique<TtaEngine>(std::move(impl->engine), static_cast<float>(pp.pad_value * pp.scale));
+    } else if (options.augment == "flip") {
+      impl->engine = std::make_unique<FlipAverageEngine>(std::move(impl->engine), impl->meta.arch.strides());
+    } else if (options.augment != "none") {
+      throw Error("augment=" + clip(options.augment, 40) + ": expected true, false or flip");
     }
     return Detector(std::move(impl));
   };

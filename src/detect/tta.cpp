@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "yolonas/core/error.h"
+#include "yolonas/detect/decode.h"
 
 namespace yolonas {
 
@@ -88,6 +89,67 @@ void TtaEngine::run(const float* input, int batch, int height, int width, std::v
       bo = std::copy_n(view_boxes[v].data() + i * a * 4, a * 4, bo);
       so = std::copy_n(view_scores[v].data() + i * a * C, a * C, so);
     }
+}
+
+FlipAverageEngine::FlipAverageEngine(std::unique_ptr<InferenceEngine> inner, std::vector<int> strides)
+    : inner_(std::move(inner)), strides_(std::move(strides)) {
+  if (!inner_) throw Error("augment=flip: no engine to augment");
+  if (strides_.empty()) throw Error("augment=flip: the model has no output level");
+  for (int s : strides_)
+    if (s <= 0) throw Error("augment=flip: a stride must be positive, got " + std::to_string(s));
+}
+
+std::string FlipAverageEngine::describe() const { return inner_->describe() + ", flip-averaged"; }
+
+void FlipAverageEngine::run(const float* input, int batch, int height, int width, std::vector<float>& boxes,
+                            std::vector<float>& scores) {
+  for (int s : strides_)
+    if (width % s != 0 || height % s != 0)
+      throw Error("augment=flip: the input is " + std::to_string(width) + "x" + std::to_string(height) +
+                  "; its sides must be multiples of the stride " + std::to_string(s) +
+                  " for the mirrored anchors to fall on the anchors they mirror");
+  const int C = inner_->num_classes();
+  const size_t plane = static_cast<size_t>(height) * width, image = 3 * plane;
+  // Images 0..batch-1 as they are, then their mirror images.
+  both_.resize(2 * batch * image);
+  std::copy_n(input, batch * image, both_.data());
+  for (size_t p = 0; p < static_cast<size_t>(batch) * 3; ++p)
+    for (int y = 0; y < height; ++y) {
+      const float* src = input + p * plane + static_cast<size_t>(y) * width;
+      std::reverse_copy(src, src + width, both_.data() + (batch * 3 + p) * plane + static_cast<size_t>(y) * width);
+    }
+  inner_->run(both_.data(), 2 * batch, height, width, boxes_, scores_);
+  const size_t A = static_cast<size_t>(count_anchors(height, width, strides_));
+  if (boxes_.size() != 2 * batch * A * 4 || scores_.size() != 2 * batch * A * C)
+    throw Error("augment=flip: the engine returned " + std::to_string(boxes_.size()) + " box values and " +
+                std::to_string(scores_.size()) + " scores for " + std::to_string(2 * batch) + " images of " +
+                std::to_string(A) + " anchors");
+  boxes.resize(batch * A * 4);
+  scores.resize(batch * A * C);
+  const float W = static_cast<float>(width);
+  for (int i = 0; i < batch; ++i) {
+    const float* b0 = boxes_.data() + i * A * 4;
+    const float* b1 = boxes_.data() + (batch + i) * A * 4;
+    const float* s0 = scores_.data() + i * A * C;
+    const float* s1 = scores_.data() + (batch + i) * A * C;
+    float* bo = boxes.data() + i * A * 4;
+    float* so = scores.data() + i * A * C;
+    size_t level = 0;  // the first anchor of the level
+    for (int s : strides_) {
+      const int gh = height / s, gw = width / s;
+      for (int y = 0; y < gh; ++y)
+        for (int x = 0; x < gw; ++x) {
+          const size_t a = level + static_cast<size_t>(y) * gw + x, m = level + static_cast<size_t>(y) * gw + (gw - 1 - x);
+          // The mirror's box around anchor m, mirrored back: x1 = W - x2, x2 = W - x1.
+          bo[a * 4 + 0] = 0.5f * (b0[a * 4 + 0] + (W - b1[m * 4 + 2]));
+          bo[a * 4 + 1] = 0.5f * (b0[a * 4 + 1] + b1[m * 4 + 1]);
+          bo[a * 4 + 2] = 0.5f * (b0[a * 4 + 2] + (W - b1[m * 4 + 0]));
+          bo[a * 4 + 3] = 0.5f * (b0[a * 4 + 3] + b1[m * 4 + 3]);
+          for (int c = 0; c < C; ++c) so[a * C + c] = 0.5f * (s0[a * C + c] + s1[m * C + c]);
+        }
+      level += static_cast<size_t>(gh) * gw;
+    }
+  }
 }
 
 }  // namespace yolonas

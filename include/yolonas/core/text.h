@@ -1,5 +1,6 @@
 // The small string and number helpers every reader and command needs, once.
 #pragma once
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
@@ -40,6 +41,18 @@ inline bool parse_double(const std::string& token, double& out) {
   char* end = nullptr;
   out = std::strtod(token.c_str(), &end);
   return end == token.c_str() + token.size() && std::isfinite(out);
+}
+
+// The non-empty items of a comma-separated list ("a,,b," -> {"a", "b"}); items are not trimmed.
+inline std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    const size_t c = std::min(s.find(',', pos), s.size());
+    if (c > pos) out.push_back(s.substr(pos, c - pos));
+    pos = c + 1;
+  }
+  return out;
 }
 
 inline std::string join(const std::vector<std::string>& parts, const std::string& sep) {
