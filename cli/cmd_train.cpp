@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "commands.h"
+#include "yolonas/core/text.h"
 #include "yolonas/core/error.h"
 #include "yolonas/train/qat.h"
 #include "yolonas/train/trainer.h"
@@ -46,7 +47,7 @@ TrainConfig train_config(const Args& args) {
                     "ema", "ema_decay", "clip_grad", "accumulate", "freeze", "workers", "seed", "threads", "rgb",
                     "cache", "strict", "val_period", "patience", "average_best_models", "max_batches", "plots", "project", "name", "exist_ok", "resume", "device", "match_names",
                     "mosaic", "mosaic_prob", "mixup", "hsv", "fliplr", "degrees", "translate", "scale", "shear", "augment",
-                    "teacher", "kd_weight", "kd_temperature", "amp", "amp_dtype", "world_size", "rank", "local_rank", "master_addr", "master_port", "sync_bn", "nproc", "qat", "ignore_regions"});
+                    "teacher", "kd_weight", "kd_temperature", "amp", "amp_dtype", "world_size", "rank", "local_rank", "master_addr", "master_port", "sync_bn", "nproc", "qat", "ignore_regions", "multi_scale"});
   TrainConfig c;
   c.apply_preset(args.str("preset", "finetune"));
   c.data = args.str("data", "");
@@ -104,6 +105,16 @@ TrainConfig train_config(const Args& args) {
   c.amp_dtype = args.str("amp_dtype", c.amp_dtype);
   c.sync_bn = args.boolean("sync_bn", c.sync_bn);
   c.ignore_regions = args.boolean("ignore_regions", c.ignore_regions);
+  if (args.has("multi_scale")) {  // true = SG's 5 steps of 32, false = 0, or a number of steps
+    const std::string v = lower(args.str("multi_scale", ""));
+    int steps = -1;
+    if (v == "true" || v == "false") steps = v == "true" ? 5 : 0;
+    else if (!v.empty() && v.size() < 4 && v.find_first_not_of("0123456789") == std::string::npos) steps = std::stoi(v);
+    if (steps < 0)
+      throw Error("multi_scale=" + clip(args.str("multi_scale", ""), 40) +
+                  ": expected true (SG's 5 steps of 32 pixels), false, or a number of steps");
+    c.multi_scale = steps;
+  }
   // This process's place: keys, else torchrun's environment (WORLD_SIZE, RANK, ...), else one process.
   const DistOptions env = dist_options_from_env();
   c.world_size = args.integer_in("world_size", env.world_size, 1, 65536);

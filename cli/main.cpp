@@ -38,6 +38,7 @@ modes:
               best epochs' weights by mAP50-95, validated at the end)
               amp=auto|true|false amp_dtype=auto|fp16|bf16 (mixed precision; auto: on for CUDA)
               teacher=PATH kd_weight=1 kd_temperature=1 (knowledge distillation from a trained model)
+              multi_scale=false|true|N (every 10 batches resized to imgsz +- up to N x 32; true = SG's 5)
               ignore_regions=false (true: no classification loss on background anchors inside ignored
               boxes: autolabel's ignore/ files, COCO crowd, VOC difficult)
               qat=true weights=TRAINED.pth epochs=10 lr0=5e-5 (quantization-aware fine-tuning of the fused

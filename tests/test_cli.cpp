@@ -252,6 +252,8 @@ TEST(CliErrors, BadInputsGiveClearMessagesAndNonZeroExit) {
        "imgsz=0: must be a multiple of 32"},
       {"predict " + tiny_args() + " source=99999999999", "camera index out of range"},
       {"train data=x.yaml lr0=nan", "lr0=nan: expected a finite number"},
+      {"train data=x.yaml multi_scale=big", "multi_scale=big: expected true (SG's 5 steps of 32 pixels), false, or a number"},
+      {"train data=x.yaml imgsz=320 multi_scale=9", "multi_scale <= 8"},
       {"predict model=yolo_nas_s weights=" + data_dir() + "/bad_inputs/stack_underflow.pth source=" + tiny_dir() +
            "/image_src_grace_hopper.jpg",
        "stack_underflow.pth: checkpoint is corrupt or not a torch.save file (data.pkl, byte 2): REDUCE on an empty stack"},

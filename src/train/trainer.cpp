@@ -50,7 +50,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(TrainConfig, data, model, weight
                                                 strict, val_period, patience, max_batches, plots, project, name, exist_ok, device,
                                                 match_names,
                                                 resume, augment, amp, amp_dtype, world_size, sync_bn, teacher, kd_weight,
-                                                kd_temperature, average_best_models, ignore_regions)
+                                                kd_temperature, average_best_models, ignore_regions, multi_scale)
 
 // ---- config -----------------------------------------------------------------------------------
 
@@ -230,6 +230,10 @@ TrainConfig resolve_config(const TrainConfig& user, std::optional<Checkpoint>& r
   if (config.average_best_models < 0) throw Error("average_best_models must be >= 0 (0 = off)");
   if (config.kd_weight < 0 || !(config.kd_temperature > 0))
     throw Error("kd_weight must be >= 0 and kd_temperature > 0");
+  if (config.multi_scale < 0 || config.imgsz - 32 * config.multi_scale < 64)
+    throw Error("multi_scale=" + std::to_string(config.multi_scale) + ": imgsz=" + std::to_string(config.imgsz) +
+                " minus 32 x multi_scale must leave at least 64 (multi_scale <= " +
+                std::to_string(std::max(0, (config.imgsz - 64) / 32)) + ")");
   if (config.world_size < 1 || config.rank < 0 || config.rank >= config.world_size)
     throw Error("rank=" + std::to_string(config.rank) + " is not in [0, world_size=" + std::to_string(config.world_size) + ")");
   return config;
@@ -507,6 +511,9 @@ void Trainer::setup() {
       std::printf("distillation: teacher %s (%s), kd_weight %g, temperature %g\n", clip(cfg_.teacher).c_str(),
                   t.meta.model_name.c_str(), cfg_.kd_weight, cfg_.kd_temperature);
   }
+  if (cfg_.multi_scale > 0 && is_main())
+    std::printf("multi-scale: every 10 batches a new size from %d to %d (steps of 32), the largest first\n",
+                cfg_.imgsz - 32 * cfg_.multi_scale, cfg_.imgsz + 32 * cfg_.multi_scale);
   amp_ = resolve_amp(cfg_.amp, cfg_.amp_dtype, device_);
   if (amp_.scaler) scaler_.emplace();
   loss_fn_ = std::make_unique<PPYoloELoss>(lo);
@@ -523,11 +530,41 @@ void Trainer::setup() {
   if (resuming) resume_from();
 }
 
+int multiscale_size(int imgsz, int range, uint64_t seed, int epoch, long batch_index) {
+  if (range <= 0) return imgsz;
+  if (epoch == 0 && batch_index < 10) return imgsz + 32 * range;  // the largest first, as SG
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32), static_cast<uint32_t>(epoch),
+                    static_cast<uint32_t>(batch_index / 10), 0x6d73u};
+  std::mt19937 gen(seq);
+  return imgsz + 32 * std::uniform_int_distribution<int>(-range, range)(gen);
+}
+
+void resize_batch(torch::Tensor& images, torch::Tensor& targets, torch::Tensor& ignored, int size) {
+  const int64_t h = images.size(2), w = images.size(3);
+  if (h == size && w == size) return;
+  namespace F = torch::nn::functional;
+  images = F::interpolate(images, F::InterpolateFuncOptions()
+                                      .size(std::vector<int64_t>{size, size})
+                                      .mode(torch::kBilinear)
+                                      .align_corners(false));
+  const torch::Tensor scale =
+      torch::tensor({1.f, 1.f, float(size) / w, float(size) / h, float(size) / w, float(size) / h}, targets.options());
+  if (targets.numel()) targets = targets * scale;
+  if (ignored.defined() && ignored.numel()) ignored = ignored * scale.to(ignored.device());
+}
+
 bool Trainer::run_step() {
-  auto x = torch::from_blob(batch_.images.data(), {batch_.batch_size, 3, batch_.height, batch_.width}, torch::kFloat32);
-  auto targets = torch::from_blob(batch_.targets.data(), {static_cast<int64_t>(batch_.num_targets()), 6}, torch::kFloat32);
+  torch::Tensor x = torch::from_blob(batch_.images.data(), {batch_.batch_size, 3, batch_.height, batch_.width}, torch::kFloat32);
+  torch::Tensor targets =
+      torch::from_blob(batch_.targets.data(), {static_cast<int64_t>(batch_.num_targets()), 6}, torch::kFloat32);
+  torch::Tensor ignore;
+  if (!batch_.crowd.empty())
+    ignore = torch::from_blob(batch_.crowd.data(), {static_cast<int64_t>(batch_.crowd.size() / 6), 6}, torch::kFloat32)
+                 .to(device_);
+  torch::Tensor xd = x.to(device_), td = targets.to(device_);
+  if (cfg_.multi_scale > 0)  // new tensors: the loader's buffers are left as they are
+    resize_batch(xd, td, ignore, multiscale_size(cfg_.imgsz, cfg_.multi_scale, cfg_.seed, epoch_, batch_index_));
   YoloNASOutput out, teacher_out;
-  const torch::Tensor xd = x.to(device_);
   {
     AutocastScope autocast(amp_, device_);
     out = model_->forward(xd);
@@ -540,10 +577,7 @@ bool Trainer::run_step() {
     for (YoloNASOutput* o : {&out, &teacher_out})
       for (torch::Tensor* t : {&o->pred_bboxes, &o->pred_scores, &o->cls_logits, &o->reg_distri})
         if (t->defined()) *t = t->to(torch::kFloat32);
-  torch::Tensor ignore;
-  if (!batch_.crowd.empty())
-    ignore = torch::from_blob(batch_.crowd.data(), {static_cast<int64_t>(batch_.crowd.size() / 6), 6}, torch::kFloat32).to(device_);
-  loss_ = (*loss_fn_)(out, targets.to(device_), ignore);
+  loss_ = (*loss_fn_)(out, td, ignore);
   if (teacher_) {
     const DistillationLoss kd = distillation_loss(out, teacher_out, cfg_.kd_temperature);
     loss_.loss = loss_.loss + cfg_.kd_weight * kd.loss;

@@ -88,6 +88,11 @@ struct TrainConfig {
   // writes) as ignore regions: background anchors inside them get no classification loss, so a
   // teacher's uncertain objects are neither targets nor taught as background. false = SG: dropped.
   bool ignore_regions = false;
+  // Multi-scale training (SG's DetectionMultiscalePrePredictionCallback): every 10 batches a new input
+  // size imgsz + 32 k, k drawn uniformly from [-multi_scale, multi_scale] (the largest first, so that
+  // a run that fits its first batches fits all); each batch is resized to it (bilinear) with its boxes.
+  // 0 = off (SG's default); SG's recipes that use it take 5.
+  int multi_scale = 0;
   // Knowledge distillation (train/distill.h): a trained model with the dataset's classes (a yolonas
   // checkpoint, or SG's COCO weights for COCO's 80 classes) that the student also learns from.
   std::string teacher;
@@ -132,6 +137,14 @@ class EpochMetrics {
 };
 
 class Trainer;
+
+// multi_scale: the side of the batch `batch_index` of `epoch` (SG's rule, above). The same for every
+// rank and for a resumed run: drawn from (seed, epoch, batch_index / 10). range 0: imgsz.
+int multiscale_size(int imgsz, int range, uint64_t seed, int epoch, long batch_index);
+
+// Resizes a training batch (N x 3 x H x W) to size x size, bilinear, and scales its box rows
+// (image, class, cx, cy, w, h in input pixels; targets and ignored boxes) with it.
+void resize_batch(torch::Tensor& images, torch::Tensor& targets, torch::Tensor& ignored, int size);
 
 // A hook: called by the loop at fixed points. Every method does nothing by default.
 class HookBase {
