@@ -81,10 +81,12 @@ int cmd_export(const Args& args) {
   o.prefer_ema = args.boolean("ema", true);
   o.imgsz = args.imgsz(0);
   if (o.weights.empty()) throw Error("weights= is required (the checkpoint to export)");
-  const std::vector<std::string> sources = split_list(o.weights);
+  // A comma separates checkpoints to average, unless the whole value names a file.
+  const std::vector<std::string> sources =
+      std::filesystem::exists(o.weights) ? std::vector<std::string>{o.weights} : split_list(o.weights);
   if (sources.empty()) throw Error("weights=" + clip(o.weights, 80) + ": names no checkpoint");
+  o.weights = sources[0];
   LoadedModel lm = sources.size() > 1 ? load_average(o, sources) : load_model(o);
-  if (sources.size() > 1) o.weights = sources[0];
   std::string out = args.str("out", "");
   if (out.empty())
     out = std::filesystem::path(o.weights).stem().string() +

@@ -473,6 +473,13 @@ TEST(Cli, ExportAveragesSeveralCheckpoints) {
                     wd)
                 .code,
             0);
+  // One file with a stray comma, and a file whose name has a comma, are single checkpoints.
+  fs::copy_file(wd + "/b.pth", wd + "/b,c.pth");
+  r = run_cli("export " + arch + " weights=b.pth, format=pth out=one.pth", wd);
+  EXPECT_EQ(r.code, 0) << r.output;
+  r = run_cli("export " + arch + " weights=b,c.pth format=pth out=two.pth", wd);
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(r.output.find("average"), std::string::npos) << r.output;
   r = run_cli("export " + arch + " weights=" + a + ",missing.pth format=pth out=x.pth", wd);
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("missing.pth"), std::string::npos) << r.output;
