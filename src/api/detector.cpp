@@ -76,7 +76,7 @@ Detector Detector::load(const DetectorOptions& options) {
       impl->engine = std::make_unique<TtaEngine>(std::move(impl->engine), static_cast<float>(pp.pad_value * pp.scale));
     } else if (options.augment == "flip") {
       impl->engine = std::make_unique<FlipAverageEngine>(std::move(impl->engine), impl->meta.arch.strides());
-    } else if (options.augment != "none") {
+    } else if (options.augment != "none" && options.augment != "false") {
       throw Error("augment=" + clip(options.augment, 40) + ": expected true, false or flip");
     }
     return Detector(std::move(impl));

@@ -49,7 +49,8 @@ class TtaEngine : public InferenceEngine {
 // of the letterboxed input, so a picture padded one pixel more on one side is shifted by that pixel).
 // Unlike `augment=true`, which keeps every view's boxes so that a box keeps the best score any view
 // gave it, an object seen in one view only gets half its score: it finds less and errs less. About
-// twice one pass (20.8 ms against 10.1 for the default model at 320, oneDNN, 2 threads).
+// twice one pass (20.8 ms against 10.1 for the default model at 320, oneDNN, 2 threads). Its
+// buffers are members: one run at a time.
 class FlipAverageEngine : public InferenceEngine {
  public:
   // strides: the model's levels, as count_anchors takes them (detect/decode.h).

@@ -25,7 +25,7 @@ struct EngineOptions {
   std::string fuse = "full";         // "none" | "partial" (SG predict) | "full" (+ Conv/BN folding, fastest)
   std::string device = "cpu";        // cpu | cuda | cuda:N | N (a CUDA LibTorch build is needed for a GPU)
   std::vector<std::string> calibration_images;  // int8: images like the ones to detect on (up to 32 used)
-  // Test-time augmentation (detect/tta.h): "none"; "true": Ultralytics' three views (as is, 0.83
+  // Test-time augmentation (detect/tta.h): "none" (or "false"); "true": Ultralytics' three views (as is, 0.83
   // mirrored, 0.67) merged by the NMS, about 2.6x the inference time (2.1x the arithmetic); "flip":
   // the input and its mirror image, each anchor's scores and box averaged, about 2x.
   std::string augment = "none";
