@@ -107,13 +107,16 @@ TrainConfig train_config(const Args& args) {
   c.ignore_regions = args.boolean("ignore_regions", c.ignore_regions);
   if (args.has("multi_scale")) {  // true = SG's 5 steps of 32, false = 0, or a number of steps
     const std::string v = lower(args.str("multi_scale", ""));
-    int steps = -1;
-    if (v == "true" || v == "false") steps = v == "true" ? 5 : 0;
-    else if (!v.empty() && v.size() < 4 && v.find_first_not_of("0123456789") == std::string::npos) steps = std::stoi(v);
-    if (steps < 0)
-      throw Error("multi_scale=" + clip(args.str("multi_scale", ""), 40) +
-                  ": expected true (SG's 5 steps of 32 pixels), false, or a number of steps");
-    c.multi_scale = steps;
+    if (v == "true" || v == "false") {
+      c.multi_scale = v == "true" ? 5 : 0;
+    } else {
+      try {
+        c.multi_scale = args.integer_in("multi_scale", 0, 0, 64);
+      } catch (const Error&) {
+        throw Error("multi_scale=" + clip(args.str("multi_scale", ""), 40) +
+                    ": expected true (SG's 5 steps of 32 pixels), false, or a number of steps from 0 to 64");
+      }
+    }
   }
   // This process's place: keys, else torchrun's environment (WORLD_SIZE, RANK, ...), else one process.
   const DistOptions env = dist_options_from_env();

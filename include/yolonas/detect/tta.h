@@ -60,7 +60,6 @@ class FlipAverageEngine : public InferenceEngine {
            std::vector<float>& scores) override;
   int num_classes() const override { return inner_->num_classes(); }
   std::string describe() const override;  // "<inner>, flip-averaged"
-  InferenceEngine& inner() { return *inner_; }
 
  private:
   std::unique_ptr<InferenceEngine> inner_;
