@@ -213,7 +213,7 @@ PYBIND11_MODULE(yolonas, m) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const Error& e) {
-      error(e.what());
+      PyErr_SetString(error.ptr(), e.what());  // what py::set_error (pybind11 >= 2.12) does; 2.10 lacks it
     }
   });
 

@@ -2,12 +2,13 @@
 # Proves the README's two set-up commands on a truly clean Debian 12: makes a minimal bookworm root
 # (mmdebstrap --variant=apt, from the host's own apt mirror), puts a clean clone of the current commit
 # at /root/yolonas inside it, and runs `bash scripts/demo.sh` then `bash scripts/test.sh` there with
-# chroot, as root. Needs root on a Debian 12 host; takes 15-30 min on 2 cores. See --help.
+# chroot, as root. Needs root on a Debian 12 host; takes 15-30 min on 2 cores. `--suite trixie` does
+# the same in a Debian 13 root (oneDNN 3, LibTorch 2.6, GCC 14). See --help.
 set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: sudo bash scripts/check_fresh_install.sh [--keep] [--with-shared] [--workdir DIR]
+Usage: sudo bash scripts/check_fresh_install.sh [--keep] [--with-shared] [--workdir DIR] [--suite NAME]
 
 Runs the README "Quick start" (bash scripts/demo.sh, then bash scripts/test.sh) in a minimal
 Debian 12 root made with mmdebstrap (debootstrap as a fallback; installed if missing) from the
@@ -18,18 +19,22 @@ host's apt sources, on a clean clone of HEAD (uncommitted changes are not tested
   --with-shared   copy ../shared beside the clone, as CI has it; default: no ../shared
                   (as for a new user: the tests that need it skip)
   --workdir DIR   work folder, must not exist yet; default: a new /tmp/yolonas-fresh-XXXX
+  --suite NAME    the Debian release of the root: bookworm (12, the default: the host's apt sources)
+                  or trixie (13: the host's Debian mirror with trixie, trixie-updates and
+                  trixie-security)
   -h, --help      this text
 
 Logs: WORK/mmdebstrap.log, WORK/cmd1-demo.log, WORK/cmd2-test.log. Exit status 0 = PASS.
 EOF
 }
 
-KEEP=0; WITH_SHARED=0; WORK=""
+KEEP=0; WITH_SHARED=0; WORK=""; SUITE=bookworm
 while [ $# -gt 0 ]; do
   case "$1" in
     --keep) KEEP=1 ;;
     --with-shared) WITH_SHARED=1 ;;
     --workdir) WORK="${2:?--workdir needs a folder}"; shift ;;
+    --suite) SUITE="${2:?--suite needs a Debian release name}"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -38,6 +43,11 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "run as root (chroot and mounts need it)" >&2; exit 2; }
 . /etc/os-release
 [ "${VERSION_CODENAME:-}" = bookworm ] || echo "warning: host is ${PRETTY_NAME:-unknown}, not Debian 12" >&2
+case "$SUITE" in
+  bookworm) RELEASE="Debian 12" ;;
+  trixie) RELEASE="Debian 13" ;;
+  *) echo "--suite $SUITE: expected bookworm or trixie" >&2; exit 2 ;;
+esac
 
 REPO=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
 COMMIT=$(git -C "$REPO" rev-parse HEAD)
@@ -100,17 +110,26 @@ for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.l
 done
 [ ${#SOURCES[@]} -gt 0 ] || { echo "no Debian apt source found in /etc/apt" >&2; exit 1; }
 echo "apt sources: ${SOURCES[*]}"
+# Another release than the host's: its suites from the host's Debian mirror (and security mirror).
+if [ "$SUITE" != bookworm ]; then
+  MIRROR=$(grep -hoE '(https?|file)://[^ ]+' "${SOURCES[@]}" | grep -v security | head -n 1)
+  SECURITY=$(grep -hoE '(https?|file)://[^ ]+' "${SOURCES[@]}" | grep security | head -n 1)
+  SECURITY=${SECURITY:-http://deb.debian.org/debian-security}
+  SOURCES=("deb ${MIRROR%/} $SUITE main" "deb ${MIRROR%/} $SUITE-updates main" "deb ${SECURITY%/} $SUITE-security main")
+  echo "$SUITE sources: ${SOURCES[*]}"
+fi
 mapfile -t APTOPTS < <(apt-config dump | grep -E '^Acquire::(Check-Valid-Until|Check-Date|https?::Proxy) ' || true)
 
 # --- the minimal root ---
-echo "making a minimal Debian 12 root in $ROOT (log: $WORK/mmdebstrap.log)"
+echo "making a minimal $RELEASE root in $ROOT (log: $WORK/mmdebstrap.log)"
 t0=$SECONDS
 if command -v mmdebstrap >/dev/null; then
   TOOL=mmdebstrap
-  mmdebstrap --mode=root --variant=apt "${APTOPTS[@]/#/--aptopt=}" bookworm "$ROOT" "${SOURCES[@]}" \
+  mmdebstrap --mode=root --variant=apt "${APTOPTS[@]/#/--aptopt=}" "$SUITE" "$ROOT" "${SOURCES[@]}" \
     >"$WORK/mmdebstrap.log" 2>&1 || { tail -n 30 "$WORK/mmdebstrap.log"; exit 1; }
 else
   TOOL=debootstrap
+  [ "$SUITE" = bookworm ] || { echo "--suite $SUITE needs mmdebstrap" >&2; exit 1; }
   MIRROR=$(grep -hoE '(https?|file)://[^ ]+' "${SOURCES[@]}" | grep -v security | head -n 1)
   debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR" >"$WORK/mmdebstrap.log" 2>&1 \
     || { tail -n 30 "$WORK/mmdebstrap.log"; exit 1; }
@@ -121,7 +140,7 @@ fi
 T_ROOT=$((SECONDS - t0))
 echo "  $TOOL: $(fmt $T_ROOT)"
 # DNS only if a mirror is named by host name (mmdebstrap copies resolv.conf by default).
-if grep -hoE '(https?|ftp)://[^/ ]+' "${SOURCES[@]}" | grep -qvE '://(\[|[0-9.]+(:[0-9]+)?$)'; then
+if { [ "$SUITE" != bookworm ] && printf '%s\n' "${SOURCES[@]}" || cat "${SOURCES[@]}"; } | grep -oE '(https?|ftp)://[^/ ]+' | grep -qvE '://(\[|[0-9.]+(:[0-9]+)?$)'; then
   cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
 else
   rm -f "$ROOT/etc/resolv.conf"
@@ -174,7 +193,7 @@ run_in_root() {  # NAME LOG COMMAND: runs COMMAND in /root/yolonas inside the ro
 }
 summary() {
   echo
-  echo "== fresh-install check of ${COMMIT:0:7} =="
+  echo "== fresh-install check of ${COMMIT:0:7} on $RELEASE =="
   echo "  $TOOL (minimal root): $(fmt $T_ROOT)"
   echo "  command 1 (bash scripts/demo.sh): $T1"
   echo "  command 2 (bash scripts/test.sh): $T2"

@@ -45,7 +45,7 @@ done
 # ---- toolchain ----------------------------------------------------------------------------------
 missing() {
   echo "fuzz.sh: $1" >&2
-  echo "fuzz.sh: the harnesses need clang with libFuzzer: apt-get install -y --no-install-recommends clang libclang-rt-14-dev" >&2
+  echo "fuzz.sh: the harnesses need clang with libFuzzer: apt-get install -y --no-install-recommends clang libclang-rt-dev" >&2
   exit 3
 }
 for tool in clang clang++ cmake ninja; do command -v "$tool" >/dev/null || missing "'$tool' is not installed"; done

@@ -21,6 +21,86 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
+// oneDNN 2.x (Debian 12) and 3.x (Debian 13) differ in how primitive descriptors are made, in the
+// memory descriptor's accessors and in quantization scales (2.x: output scales fixed when the
+// primitive is made; 3.x: per-argument scales passed as memory at run time). These helpers hide the
+// first two; add_conv and the scaled reorders handle the scales for each.
+namespace {
+#if DNNL_VERSION_MAJOR >= 3
+constexpr bool kDnnl3 = true;
+dt data_type_of(const memory::desc& md) { return md.get_data_type(); }
+#else
+constexpr bool kDnnl3 = false;
+dt data_type_of(const memory::desc& md) { return md.data_type(); }
+#endif
+
+// `md` with another data type, same dims and layout. oneDNN 3's descriptors are opaque: the layout
+// is matched against the plain and blocked tags oneDNN picks for activations; a layout none of them
+// gives becomes NHWC (every use goes through a reorder or a primitive that accepts it).
+memory::desc with_dt(const memory::desc& md, dt t) {
+#if DNNL_VERSION_MAJOR >= 3
+  const memory::dims d = md.get_dims();
+  const dt from = md.get_data_type();
+  for (tag k : {tag::nchw, tag::nhwc, tag::nChw16c, tag::nChw8c, tag::nChw4c, tag::chwn, tag::NChw16n16c})
+    if (memory::desc(d, from, k, true) == md) return memory::desc(d, t, k);
+  return memory::desc(d, t, d.size() == 4 ? tag::nhwc : tag::any);
+#else
+  memory::desc out = md;
+  out.data.data_type = static_cast<dnnl_data_type_t>(t);
+  return out;
+#endif
+}
+
+void append_eltwise(dnnl::post_ops& po, dnnl::algorithm alg, float alpha, float beta) {
+#if DNNL_VERSION_MAJOR >= 3
+  po.append_eltwise(alg, alpha, beta);
+#else
+  po.append_eltwise(1.0f, alg, alpha, beta);
+#endif
+}
+
+// A one-value f32 memory (a run-time scale of oneDNN 3).
+memory scalar_memory(const dnnl::engine& eng, float v) {
+  memory m({{1}, dt::f32, tag::x}, eng);
+  *static_cast<float*>(m.get_data_handle()) = v;
+  return m;
+}
+
+// A reorder from `src` to `dst` that multiplies by `scale` (quantize: the buffer's multiplier;
+// dequantize: its inverse): the primitive and the scale argument oneDNN 3 needs (none for 2.x).
+std::pair<dnnl::reorder, std::unordered_map<int, memory>> scaled_reorder(const dnnl::engine& eng, const memory& src,
+                                                                           const memory& dst, float scale,
+                                                                           dnnl::primitive_attr attr) {
+  std::unordered_map<int, memory> args{{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+  if (scale != 1.0f) {
+#if DNNL_VERSION_MAJOR >= 3
+    attr.set_scales_mask(DNNL_ARG_SRC, 0);
+    args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, scalar_memory(eng, scale));
+#else
+    (void)eng;
+    attr.set_output_scales(0, {scale});
+#endif
+  }
+  return {dnnl::reorder(src, dst, attr), std::move(args)};
+}
+
+// The scratchpad a primitive asks for (an empty descriptor when none).
+memory::desc scratchpad_of(const dnnl::primitive& prim) {
+  const_dnnl_primitive_desc_t cpd = nullptr;
+  if (dnnl_primitive_get_primitive_desc(prim.get(), &cpd) != dnnl_success) throw Error("oneDNN runtime: cannot query a primitive");
+#if DNNL_VERSION_MAJOR >= 3
+  const_dnnl_memory_desc_t md = dnnl_primitive_desc_query_md(cpd, dnnl_query_scratchpad_md, 0);
+  if (!md) return memory::desc();
+  dnnl_memory_desc_t copy = nullptr;
+  if (dnnl_memory_desc_clone(&copy, md) != dnnl_success) throw Error("oneDNN runtime: cannot copy a scratchpad descriptor");
+  return memory::desc(copy);
+#else
+  const dnnl_memory_desc_t* md = dnnl_primitive_desc_query_md(cpd, dnnl_query_scratchpad_md, 0);
+  return md ? memory::desc(*md) : memory::desc();
+#endif
+}
+}  // namespace
+
 struct OnednnNet::Impl {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};  // for the weight reorders while building
@@ -39,12 +119,6 @@ struct OnednnNet::Impl {
   }
   bool quantized(int b) const { const dt t = buf_dt(b); return t == dt::u8 || t == dt::s8; }
   float buf_mult(int b) const { return quantized(b) ? q->mult[static_cast<size_t>(b)] : 1.0f; }
-  // `md` with another data type, same dims and layout.
-  static memory::desc with_dt(const memory::desc& md, dt t) {
-    memory::desc out = md;
-    out.data.data_type = static_cast<dnnl_data_type_t>(t);
-    return out;
-  }
 
   struct Buffer {
     memory::dims dims;  // N, C, H, W
@@ -124,12 +198,11 @@ struct OnednnNet::Impl {
     const memory& m = buffers[static_cast<size_t>(buf)].mem;
     if (m.get_desc() == want) return m;
     memory out = make_act(want);
-    dnnl::primitive_attr attr = user_scratchpad();
+    const dt from = data_type_of(m.get_desc()), to = data_type_of(want);
     // f32 -> int8 (the network input): quantize with the buffer's scale.
-    if (m.get_desc().data_type() == dt::f32 && (want.data_type() == dt::u8 || want.data_type() == dt::s8))
-      attr.set_output_scales(0, {q->mult[static_cast<size_t>(buf)]});
-    steps.push_back({dnnl::reorder(m, out, attr), {{DNNL_ARG_FROM, m}, {DNNL_ARG_TO, out}},
-                     want.data_type() != m.get_desc().data_type() ? "reorder (quantize input)" : "reorder (layout)"});
+    const float scale = from == dt::f32 && (to == dt::u8 || to == dt::s8) ? q->mult[static_cast<size_t>(buf)] : 1.0f;
+    auto [prim, args] = scaled_reorder(eng, m, out, scale, user_scratchpad());
+    steps.push_back({prim, std::move(args), to != from ? "reorder (quantize input)" : "reorder (layout)"});
     return out;
   }
 
@@ -207,23 +280,29 @@ struct OnednnNet::Impl {
     const dt src_t = buf_dt(op.inputs[0]), dst_t = requantize ? dt::f32 : buf_dt(out_buf);
     // bf16: bf16 source and weights, f32 accumulation and bias, bf16 (or f32 for the heads) output.
     const dt w_t = int8 ? dt::s8 : src_t == dt::bf16 ? dt::bf16 : dt::f32;
+    // oneDNN 2.x: an INT8 bias in the accumulator's units (s32); 3.x: in the output's (f32, added
+    // after the scales).
     const memory::desc src_any(in, src_t, tag::any), w_any(wdims, w_t, tag::any),
-        b_md({op.cout}, int8 ? dt::s32 : dt::f32, tag::a), dst_any(out, dst_t, tag::any);
+        b_md({op.cout}, int8 && !kDnnl3 ? dt::s32 : dt::f32, tag::a), dst_any(out, dst_t, tag::any);
     const memory::dims strides = {op.stride, op.stride}, pad = {op.pad, op.pad};
     dnnl::primitive_attr attr = user_scratchpad();
     int binary_index = -1;
     {
       dnnl::post_ops po;
-      if (op.relu) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+      if (op.relu) append_eltwise(po, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
       if (sum) {
         binary_index = po.len();
         po.append_binary(dnnl::algorithm::binary_add, buffers[static_cast<size_t>(x_buf)].mem.get_desc());
-        if (r != 1.0f) po.append_eltwise(1.0f, dnnl::algorithm::eltwise_linear, r, 0.0f);
+        if (r != 1.0f) append_eltwise(po, dnnl::algorithm::eltwise_linear, r, 0.0f);
       }
       if (po.len() > 0) attr.set_post_ops(po);
     }
     std::vector<float> wmult;
     std::vector<int8_t> wq;
+    std::vector<float> scales;  // INT8: per output channel, applied to the accumulator
+    // FP32 / BF16 with oneDNN 3, which takes scales on integer convolutions only: the sum's factor
+    // sy / r (> 0, so it commutes with the ReLU) multiplies the weights and the bias instead.
+    float prescale = 1.0f;
     if (int8) {
       // dst = (sum src_q * w_q + bias_q) * mult_dst / (mult_src * wmult[oc])
       if (!op.qweights.empty()) {  // from an INT8 model file: quantized when it was written
@@ -235,27 +314,47 @@ struct OnednnNet::Impl {
         if (op.weights.empty()) throw Error(op.name + ": no weights");
         wq = quantize_weights(op, wmult);
       }
-      std::vector<float> scales(static_cast<size_t>(op.cout));
+      scales.resize(static_cast<size_t>(op.cout));
       for (int oc = 0; oc < op.cout; ++oc)
         scales[oc] = sy * buf_mult(out_buf) / (r * buf_mult(op.inputs[0]) * wmult[oc]);
+#if DNNL_VERSION_MAJOR >= 3
+      attr.set_scales_mask(DNNL_ARG_WEIGHTS, 1 << 0);
+#else
       attr.set_output_scales(1 << 1, scales);
+#endif
     } else if (sum && sy / r != 1.0f) {
+#if DNNL_VERSION_MAJOR >= 3
+      prescale = sy / r;
+#else
       attr.set_output_scales(0, {sy / r});
+#endif
     }
     dnnl::primitive prim;
     memory::desc src_want, w_want, dst_md;
     if (deconv) {
+#if DNNL_VERSION_MAJOR >= 3
+      dnnl::deconvolution_forward::primitive_desc pd(eng, dnnl::prop_kind::forward_inference,
+                                                     dnnl::algorithm::deconvolution_direct, src_any, w_any, b_md, dst_any,
+                                                     strides, {0, 0}, {0, 0}, attr);
+#else
       dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
                                           src_any, w_any, b_md, dst_any, strides, {0, 0}, {0, 0});
       dnnl::deconvolution_forward::primitive_desc pd(d, attr, eng);
+#endif
       src_want = pd.src_desc(), w_want = pd.weights_desc(), dst_md = pd.dst_desc();
       prim = dnnl::deconvolution_forward(pd);
     } else {
-      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                        src_any, w_any, b_md, dst_any, strides, pad, pad);
       dnnl::convolution_forward::primitive_desc pd;
       try {
+#if DNNL_VERSION_MAJOR >= 3
+        pd = dnnl::convolution_forward::primitive_desc(eng, dnnl::prop_kind::forward_inference,
+                                                       dnnl::algorithm::convolution_direct, src_any, w_any, b_md, dst_any,
+                                                       strides, pad, pad, attr);
+#else
+        dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                          src_any, w_any, b_md, dst_any, strides, pad, pad);
         pd = dnnl::convolution_forward::primitive_desc(d, attr, eng);
+#endif
       } catch (const dnnl::error&) {
         if (sum) return add_conv(op);  // no kernel takes this post-op chain: the sum stays a step
         throw;
@@ -275,21 +374,40 @@ struct OnednnNet::Impl {
       throw Error(op.name + ": " + (op.weights.empty() ? std::string("no FP32 weights (an INT8 model file keeps this layer quantized)")
                                                       : "the weights do not have the layer's shape"));
     if (op.bias.size() != static_cast<size_t>(op.cout)) throw Error(op.name + ": the bias does not have the layer's shape");
+    std::vector<float> scaled_w;
+    if (!int8 && prescale != 1.0f) {
+      scaled_w = op.weights.to_vector();
+      for (float& v : scaled_w) v *= prescale;
+    }
     memory w = int8 ? reorder_user(op.qweights.empty() ? wq.data() : op.qweights.data(), {wdims, dt::s8, user_tag}, w_want)
-                    : reorder_user(op.weights.data(), {wdims, dt::f32, user_tag}, w_want);
+                    : reorder_user(scaled_w.empty() ? op.weights.data() : scaled_w.data(), {wdims, dt::f32, user_tag}, w_want);
     memory bias(b_md, eng);
-    if (int8) {
+    if (int8 && !kDnnl3) {
       auto* bq = static_cast<int32_t*>(bias.get_data_handle());
       for (int oc = 0; oc < op.cout; ++oc)
         bq[oc] = static_cast<int32_t>(std::lround(op.bias[oc] * buf_mult(op.inputs[0]) * wmult[oc]));
+    } else if (int8) {
+      // oneDNN 3 adds the bias after the scales: scales[oc] * bias_q, with bias_q rounded to the
+      // accumulator's units as for 2.x, so both compute scales[oc] * (acc + bias_q) (QAT's graph too).
+      auto* bf = static_cast<float*>(bias.get_data_handle());
+      for (int oc = 0; oc < op.cout; ++oc)
+        bf[oc] = scales[oc] * static_cast<float>(std::lround(op.bias[oc] * buf_mult(op.inputs[0]) * wmult[oc]));
     } else {
-      std::copy(op.bias.begin(), op.bias.end(), static_cast<float*>(bias.get_data_handle()));
+      auto* bf = static_cast<float*>(bias.get_data_handle());
+      for (int oc = 0; oc < op.cout; ++oc) bf[oc] = op.bias[oc] * prescale;
     }
     const memory src = as_layout(op.inputs[0], src_want);
     const memory conv_dst = requantize ? make_act(dst_md) : memory();
     if (!requantize) buffers[static_cast<size_t>(out_buf)].mem = make_act(dst_md);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
                                          {DNNL_ARG_DST, requantize ? conv_dst : buffers[static_cast<size_t>(out_buf)].mem}};
+#if DNNL_VERSION_MAJOR >= 3
+    if (int8) {
+      memory sm({{op.cout}, dt::f32, tag::x}, eng);
+      std::copy(scales.begin(), scales.end(), static_cast<float*>(sm.get_data_handle()));
+      args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, sm);
+    }
+#endif
     if (sum) {
       args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(binary_index) | DNNL_ARG_SRC_1, buffers[static_cast<size_t>(x_buf)].mem);
       sum_folded[static_cast<size_t>(sum_op)] = 1;
@@ -301,10 +419,9 @@ struct OnednnNet::Impl {
                          (sum ? " +sum" : "")});
     if (requantize) {
       set_output(op, with_dt(dst_md, buf_dt(op.output)));
-      dnnl::primitive_attr qattr = user_scratchpad();
-      qattr.set_output_scales(0, {buf_mult(op.output)});
       const memory& q = buffers[static_cast<size_t>(op.output)].mem;
-      steps.push_back({dnnl::reorder(conv_dst, q, qattr), {{DNNL_ARG_FROM, conv_dst}, {DNNL_ARG_TO, q}}, "reorder (quantize)"});
+      auto [qprim, qargs] = scaled_reorder(eng, conv_dst, q, buf_mult(op.output), user_scratchpad());
+      steps.push_back({qprim, std::move(qargs), "reorder (quantize)"});
     }
   }
 
@@ -337,10 +454,16 @@ struct OnednnNet::Impl {
     pools[{op.inputs[0], op.kernel}] = op.output;
     const memory& src = buffers[static_cast<size_t>(src_buf)].mem;
     const memory::dim pad = src_buf == op.inputs[0] ? op.pad : (kernel - 1) / 2;
-    dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src.get_desc(),
-                                  memory::desc(in, src.get_desc().data_type(), tag::any), {1, 1}, {kernel, kernel},
-                                  {pad, pad}, {pad, pad});
+    const memory::desc dst_any(in, data_type_of(src.get_desc()), tag::any);
+#if DNNL_VERSION_MAJOR >= 3
+    dnnl::pooling_forward::primitive_desc pd(eng, dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max,
+                                             src.get_desc(), dst_any, {1, 1}, {kernel, kernel}, {0, 0}, {pad, pad},
+                                             {pad, pad}, user_scratchpad());
+#else
+    dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_max, src.get_desc(), dst_any,
+                                  {1, 1}, {kernel, kernel}, {pad, pad}, {pad, pad});
     dnnl::pooling_forward::primitive_desc pd(d, user_scratchpad(), eng);
+#endif
     set_output(op, pd.dst_desc());
     steps.push_back({dnnl::pooling_forward(pd), {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}},
                      "maxpool"});
@@ -356,7 +479,11 @@ struct OnednnNet::Impl {
     }
     buffers[static_cast<size_t>(op.output)].dims = out;
     // The destination in the first input's layout family (blocked in, blocked out).
+#if DNNL_VERSION_MAJOR >= 3
+    dnnl::concat::primitive_desc pd(eng, 1, mds, user_scratchpad());
+#else
     dnnl::concat::primitive_desc pd(1, mds, eng, user_scratchpad());
+#endif
     set_output(op, pd.dst_desc());
     Step s{dnnl::concat(pd), {{DNNL_ARG_DST, buffers[static_cast<size_t>(op.output)].mem}}, "concat"};
     for (size_t i = 0; i < op.inputs.size(); ++i)
@@ -369,11 +496,16 @@ struct OnednnNet::Impl {
     // Both inputs in the layout of the first (a reorder when they differ); in INT8 each input's scale
     // is folded into its sum coefficient.
     const memory a = buffers[static_cast<size_t>(op.inputs[0])].mem;
-    const memory b = as_layout(op.inputs[1], with_dt(a.get_desc(), buffers[static_cast<size_t>(op.inputs[1])].mem.get_desc().data_type()));
+    const memory b = as_layout(op.inputs[1], with_dt(a.get_desc(), data_type_of(buffers[static_cast<size_t>(op.inputs[1])].mem.get_desc())));
     std::vector<float> scales = op.scales;
     for (size_t i = 0; i < 2; ++i) scales[i] *= buf_mult(op.output) / buf_mult(op.inputs[i]);
+#if DNNL_VERSION_MAJOR >= 3
+    dnnl::sum::primitive_desc pd(eng, with_dt(a.get_desc(), buf_dt(op.output)), scales, {a.get_desc(), b.get_desc()},
+                                 user_scratchpad());
+#else
     dnnl::sum::primitive_desc pd(with_dt(a.get_desc(), buf_dt(op.output)), scales, {a.get_desc(), b.get_desc()}, eng,
                                  user_scratchpad());
+#endif
     set_output(op, pd.dst_desc());
     steps.push_back({dnnl::sum(pd),
                      {{DNNL_ARG_MULTIPLE_SRC, a}, {DNNL_ARG_MULTIPLE_SRC + 1, b},
@@ -406,8 +538,10 @@ std::string cpu_isa_name() {
     case dnnl::cpu_isa::avx: return "AVX";
     case dnnl::cpu_isa::avx2: return "AVX2";
     case dnnl::cpu_isa::avx2_vnni: return "AVX2-VNNI";
+#if DNNL_VERSION_MAJOR < 3
     case dnnl::cpu_isa::avx512_mic: return "AVX-512 (MIC)";
     case dnnl::cpu_isa::avx512_mic_4ops: return "AVX-512 (MIC 4ops)";
+#endif
     case dnnl::cpu_isa::avx512_core: return "AVX-512";
     case dnnl::cpu_isa::avx512_core_vnni: return "AVX-512 VNNI";
     case dnnl::cpu_isa::avx512_core_bf16: return "AVX-512 BF16";
@@ -547,11 +681,7 @@ void OnednnNet::Impl::plan_memory() {
 
   scratch_mds.clear();
   for (const Step& st : steps) {
-    const_dnnl_primitive_desc_t cpd = nullptr;
-    if (dnnl_primitive_get_primitive_desc(st.prim.get(), &cpd) != dnnl_success)
-      throw Error("oneDNN runtime: cannot query a primitive (" + st.kind + ")");
-    const dnnl_memory_desc_t* md = dnnl_primitive_desc_query_md(cpd, dnnl_query_scratchpad_md, 0);
-    scratch_mds.push_back(md ? memory::desc(*md) : memory::desc());
+    scratch_mds.push_back(scratchpad_of(st.prim));
     scratch_bytes = std::max(scratch_bytes, scratch_mds.back().get_size());
   }
 }
@@ -704,13 +834,12 @@ std::vector<float> OnednnNet::read_buffer(int id) const {
   const memory& src = act == Impl::kInput ? m.last_context->input : m.last_context->acts[act];
   const memory::dims d = m.buffers[static_cast<size_t>(id)].dims;
   memory plain({d, dt::f32, tag::nchw}, m.eng);
-  dnnl::primitive_attr attr;
   // Dequantize a quantized buffer; the input (buffer 0) is the caller's f32 data (an INT8 net
   // quantizes a copy of it).
   const float mult = id == 0 ? 1.0f : m.buf_mult(id);
-  if (mult != 1.0f) attr.set_output_scales(0, {1.0f / mult});
+  auto [prim, args] = scaled_reorder(m.eng, src, plain, 1.0f / mult, dnnl::primitive_attr());
   dnnl::stream strm(m.eng);
-  dnnl::reorder(src, plain, attr).execute(strm, const_cast<memory&>(src), plain);
+  prim.execute(strm, args);
   strm.wait();
   const float* p = static_cast<const float*>(plain.get_data_handle());
   return std::vector<float>(p, p + plain.get_desc().get_size() / sizeof(float));

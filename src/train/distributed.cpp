@@ -60,6 +60,16 @@ struct Distributed::Impl {
 };
 
 namespace {
+// LibTorch >= 2.4 asks its TCPStore for the libuv backend by default, and a LibTorch built without
+// libuv (Debian 13's 2.6) then refuses every rendezvous; the classic backend is in every version.
+// Older versions have no such option (the overload below is then the only one that compiles).
+template <typename Options>
+auto use_classic_tcpstore(Options& o, int) -> decltype(o.useLibUV = false, void()) {
+  o.useLibUV = false;
+}
+template <typename Options>
+void use_classic_tcpstore(Options&, long) {}
+
 // The process's group (as torch.distributed's default group): what SyncBatchNorm and the
 // differentiable all-reduce use. Set by init(), cleared by the destructor.
 Distributed*& default_group() {
@@ -88,6 +98,7 @@ std::unique_ptr<Distributed> Distributed::init(const DistOptions& o, const torch
     so.numWorkers = o.world_size;
     so.waitWorkers = true;
     so.timeout = timeout;
+    use_classic_tcpstore(so, 0);
     d->impl_->store = c10::make_intrusive<c10d::TCPStore>(o.master_addr, so);
   } catch (const std::exception& e) {
     throw Error("distributed: rank " + std::to_string(o.rank) + " of " + std::to_string(o.world_size) +
