@@ -546,6 +546,11 @@ std::string cpu_isa_name() {
     case dnnl::cpu_isa::avx512_core_vnni: return "AVX-512 VNNI";
     case dnnl::cpu_isa::avx512_core_bf16: return "AVX-512 BF16";
     case dnnl::cpu_isa::avx512_core_amx: return "AVX-512 AMX";
+#if DNNL_VERSION_MAJOR >= 3
+    case dnnl::cpu_isa::avx2_vnni_2: return "AVX2-VNNI-2";
+    case dnnl::cpu_isa::avx512_core_fp16: return "AVX-512 FP16";
+    case dnnl::cpu_isa::avx512_core_amx_fp16: return "AVX-512 AMX-FP16";
+#endif
     default: return "generic";
   }
 }
