@@ -112,8 +112,9 @@ done
 echo "apt sources: ${SOURCES[*]}"
 # Another release than the host's: its suites from the host's Debian mirror (and security mirror).
 if [ "$SUITE" != bookworm ]; then
-  MIRROR=$(grep -hoE '(https?|file)://[^ ]+' "${SOURCES[@]}" | grep -v security | head -n 1)
-  SECURITY=$(grep -hoE '(https?|file)://[^ ]+' "${SOURCES[@]}" | grep security | head -n 1)
+  URLS=$(grep -hE '^[^#]*(deb |URIs:)' "${SOURCES[@]}" | grep -oE '(https?|file)://[^ ]+')
+  MIRROR=$(grep -v security <<<"$URLS" | head -n 1)
+  SECURITY=$(grep security <<<"$URLS" | head -n 1 || true)
   SECURITY=${SECURITY:-http://deb.debian.org/debian-security}
   SOURCES=("deb ${MIRROR%/} $SUITE main" "deb ${MIRROR%/} $SUITE-updates main" "deb ${SECURITY%/} $SUITE-security main")
   echo "$SUITE sources: ${SOURCES[*]}"
