@@ -384,6 +384,9 @@ std::shared_ptr<const EvalSet> quantize_eval(const Args& args) {
   return std::make_shared<const EvalSet>(eval_set_from_split(load_split(d, split), calib + " (" + split + ")"));
 }
 
+namespace {
+// augment=: "none" (false, the default), "true" (Ultralytics' three views) or "flip" (two views
+// averaged anchor by anchor); anything else throws naming the value.
 std::string augment_mode(const Args& args) {
   if (lower(args.str("augment", "")) == "flip") return "flip";
   try {
@@ -393,6 +396,7 @@ std::string augment_mode(const Args& args) {
                 ": expected true (three views merged by the NMS), false or flip (two views averaged)");
   }
 }
+}  // namespace
 
 DetectorOptions detector_options(const Args& args) {
   DetectorOptions o;

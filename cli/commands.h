@@ -8,9 +8,6 @@ namespace yolonas::cli {
 // The model keys shared by predict and val: model weights random_init ema fuse imgsz threads device
 // engine calib.
 DetectorOptions detector_options(const Args& args);
-// augment=: "none" (false, the default), "true" (Ultralytics' three views) or "flip" (two views
-// averaged anchor by anchor); anything else throws naming the value.
-std::string augment_mode(const Args& args);
 
 // source=: an image, a folder, a glob, a video or a camera index, as predict reads it. Throws with
 // the reason when it names nothing readable.

@@ -59,12 +59,14 @@ void append_eltwise(dnnl::post_ops& po, dnnl::algorithm alg, float alpha, float 
 #endif
 }
 
-// A one-value f32 memory (a run-time scale of oneDNN 3).
-memory scalar_memory(const dnnl::engine& eng, float v) {
-  memory m({{1}, dt::f32, tag::x}, eng);
-  *static_cast<float*>(m.get_data_handle()) = v;
+#if DNNL_VERSION_MAJOR >= 3
+// Run-time scales as oneDNN 3 takes them: an f32 vector memory holding `values`.
+memory scales_memory(const dnnl::engine& eng, const std::vector<float>& values) {
+  memory m({{static_cast<memory::dim>(values.size())}, dt::f32, tag::x}, eng);
+  std::copy(values.begin(), values.end(), static_cast<float*>(m.get_data_handle()));
   return m;
 }
+#endif
 
 // A reorder from `src` to `dst` that multiplies by `scale` (quantize: the buffer's multiplier;
 // dequantize: its inverse): the primitive and the scale argument oneDNN 3 needs (none for 2.x).
@@ -75,7 +77,7 @@ std::pair<dnnl::reorder, std::unordered_map<int, memory>> scaled_reorder(const d
   if (scale != 1.0f) {
 #if DNNL_VERSION_MAJOR >= 3
     attr.set_scales_mask(DNNL_ARG_SRC, 0);
-    args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, scalar_memory(eng, scale));
+    args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, scales_memory(eng, {scale}));
 #else
     (void)eng;
     attr.set_output_scales(0, {scale});
@@ -402,11 +404,7 @@ struct OnednnNet::Impl {
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_BIAS, bias},
                                          {DNNL_ARG_DST, requantize ? conv_dst : buffers[static_cast<size_t>(out_buf)].mem}};
 #if DNNL_VERSION_MAJOR >= 3
-    if (int8) {
-      memory sm({{op.cout}, dt::f32, tag::x}, eng);
-      std::copy(scales.begin(), scales.end(), static_cast<float*>(sm.get_data_handle()));
-      args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, sm);
-    }
+    if (int8) args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS, scales_memory(eng, scales));
 #endif
     if (sum) {
       args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(binary_index) | DNNL_ARG_SRC_1, buffers[static_cast<size_t>(x_buf)].mem);
